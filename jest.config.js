@@ -1,0 +1,22 @@
+// Jest runs the compiled ES modules in dist/ (tsc is the only TypeScript compiler in the
+// build), in ESM mode via --experimental-vm-modules.
+const common = { testEnvironment: 'node', transform: {}, moduleFileExtensions: ['js', 'json'] };
+export default {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/dist/test/unit/**/*.test.js', '<rootDir>/dist/test/golden/**/*.test.js'] },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/dist/test/integration/**/*.test.js'],
+      globalSetup: '<rootDir>/dist/test/helpers/global-setup.js',
+      testTimeout: 120000,
+    },
+    {
+      ...common,
+      displayName: 'e2e',
+      testMatch: ['<rootDir>/dist/test/e2e/**/*.test.js'],
+      globalSetup: '<rootDir>/dist/test/helpers/global-setup.js',
+      testTimeout: 300000,
+    },
+  ],
+};
