@@ -9,7 +9,7 @@ KWOK_VERSION="v0.8.0"
 CACHE_ROOT="${WEFT_CACHE:-$HOME/.cache/weft}"
 BIN="$CACHE_ROOT/cluster-bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-kwok-$KWOK_VERSION"
 export GOFLAGS="-mod=mod -buildvcs=false"
-export GOTOOLCHAIN=local
+# An older go fetches the pinned toolchain through the Go module proxy (GOTOOLCHAIN=auto).
 # The checksum database may be unreachable here; go.sum in each wrapper still pins hashes.
 export GOSUMDB="${GOSUMDB:-off}"
 
@@ -32,7 +32,7 @@ vflags() { # pkg version major minor
   echo "-X $1.gitVersion=$2 -X $1.gitMajor=$3 -X $1.gitMinor=$4 -X $1.gitTreeState=clean -X $1.buildDate=1970-01-01T00:00:00Z"
 }
 K8S_LD="-s -w $(vflags k8s.io/component-base/version $K8S_VERSION $KMAJ $KMIN) $(vflags k8s.io/client-go/pkg/version $K8S_VERSION $KMAJ $KMIN)"
-for c in kube-apiserver kube-controller-manager kube-scheduler; do
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build "$c" kube "k8s.io/kubernetes/cmd/$c" "$K8S_LD"
 done
 build etcd etcd go.etcd.io/etcd/server/v3 "-s -w"
@@ -42,7 +42,8 @@ build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.
 if [ ! -d "$BIN/kwok-stages" ]; then
   MOD=$(cd "$HACK/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
   mkdir -p "$BIN/kwok-stages.tmp"
-  cp "$MOD"/kustomize/stage/node/fast/*.yaml "$MOD"/kustomize/stage/pod/fast/*.yaml "$BIN/kwok-stages.tmp/" 2>/dev/null || true
+  cp "$MOD"/kustomize/stage/node/fast/node-initialize.yaml "$MOD"/kustomize/stage/node/heartbeat-with-lease/*.yaml \
+     "$MOD"/kustomize/stage/pod/fast/*.yaml "$BIN/kwok-stages.tmp/"
   mv "$BIN/kwok-stages.tmp" "$BIN/kwok-stages"
 fi
 progress "all binaries in $BIN"
