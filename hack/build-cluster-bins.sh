@@ -41,9 +41,9 @@ build kwok kwok sigs.k8s.io/kwok/cmd/kwok "-s -w -X sigs.k8s.io/kwok/pkg/consts.
 # kwok's Stage documents ship in its module source.
 if [ ! -d "$BIN/kwok-stages" ]; then
   MOD=$(cd "$HACK/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
-  mkdir -p "$BIN/kwok-stages.tmp"
-  cp "$MOD"/kustomize/stage/node/fast/node-initialize.yaml "$MOD"/kustomize/stage/node/heartbeat-with-lease/*.yaml \
-     "$MOD"/kustomize/stage/pod/fast/*.yaml "$BIN/kwok-stages.tmp/"
+  rm -rf "$BIN/kwok-stages.tmp"; mkdir -p "$BIN/kwok-stages.tmp"
+  cp "$MOD"/kustomize/stage/node/fast/node-initialize.yaml "$MOD"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+     "$MOD"/kustomize/stage/pod/fast/pod-{ready,complete,delete}.yaml "$BIN/kwok-stages.tmp/"
   mv "$BIN/kwok-stages.tmp" "$BIN/kwok-stages"
 fi
 progress "all binaries in $BIN"

@@ -18,6 +18,8 @@ for c in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
 done
 [ "$stopped" = 1 ] || echo "[cluster-down] no cluster processes were running"
 rm -rf "$CLUSTER_DIR/etcd-data" "$KUBECONFIG_PATH"
+# Keep the network rule in place if asked (another cluster dir may still be running).
+[ "${WEFT_KEEP_NETWORK:-0}" = 1 ] && { echo "[cluster-down] done (logs kept in $LOGS)"; exit 0; }
 ip route del blackhole "$SERVICE_CIDR" 2>/dev/null || true
 ip route del blackhole "$NODE_CIDR" 2>/dev/null || true
 ip link del "$BRIDGE" 2>/dev/null || true
