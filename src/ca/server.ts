@@ -1,0 +1,143 @@
+// The CSR service on @grpc/grpc-js: bearer token from metadata -> Authenticator ->
+// Issuer -> cert_chain + trust_bundle. Typed errors become gRPC statuses here and only
+// here. The server knows nothing about Kubernetes; the Authenticator does.
+import * as grpc from '@grpc/grpc-js';
+import { WeftError, errorMessage, isWeftError, type WeftErrorCode } from '../errors/errors.js';
+import type { Logger } from '../log/logger.js';
+import { caServiceDefinition, type CertificateRequest, type CertificateResponse } from '../identity/ca-proto.js';
+import type { Authenticator } from './authenticator.js';
+import type { Issuer } from './issuer.js';
+
+const STATUS_FOR: Record<WeftErrorCode, grpc.status> = {
+  WEFT_E_INVALID_INPUT: grpc.status.INVALID_ARGUMENT,
+  WEFT_E_INVALID_CONFIG: grpc.status.FAILED_PRECONDITION,
+  WEFT_E_NOT_FOUND: grpc.status.NOT_FOUND,
+  WEFT_E_CONFLICT: grpc.status.ABORTED,
+  WEFT_E_UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  WEFT_E_PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+  WEFT_E_UNAVAILABLE: grpc.status.UNAVAILABLE,
+  WEFT_E_TERMINAL: grpc.status.FAILED_PRECONDITION,
+  WEFT_E_INTERNAL: grpc.status.INTERNAL,
+};
+
+export function grpcStatusFor(e: unknown): { code: grpc.status; details: string } {
+  if (isWeftError(e)) return { code: STATUS_FOR[e.code], details: e.message };
+  return { code: grpc.status.INTERNAL, details: 'internal error in the CA' };
+}
+
+/** Counters for the metrics endpoint: certificates issued and rejections by reason. */
+export class CaStats {
+  issued = 0;
+  readonly rejected = new Map<string, number>();
+  reject(reason: string): void {
+    this.rejected.set(reason, (this.rejected.get(reason) ?? 0) + 1);
+  }
+  snapshot(): { issued: number; rejected: Record<string, number> } {
+    return { issued: this.issued, rejected: Object.fromEntries(this.rejected) };
+  }
+}
+
+export interface CaServerOptions {
+  issuer: Issuer;
+  authenticator: Authenticator;
+  /** 0 picks a free port. */
+  port: number;
+  /** Defaults to 127.0.0.1. */
+  host?: string;
+  logger: Logger;
+  /** Serving credentials; insecure when absent (tests on loopback, or TLS terminated in front). */
+  credentials?: grpc.ServerCredentials;
+  clock?: () => Date;
+  stats?: CaStats;
+}
+
+export interface CaServer {
+  readonly port: number;
+  /** host:port to dial. */
+  readonly address: string;
+  readonly stats: CaStats;
+  close(): Promise<void>;
+}
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+/** Seconds; anything beyond is refused rather than silently wrapped. */
+const MAX_VALIDITY_SECONDS = 10 * 365 * 24 * 3600;
+
+export function bearerToken(md: grpc.Metadata): string {
+  const values = md.get('authorization');
+  if (values.length === 0) throw new WeftError('WEFT_E_UNAUTHENTICATED', "missing 'authorization: Bearer <token>' metadata");
+  if (values.length > 1) throw new WeftError('WEFT_E_UNAUTHENTICATED', "more than one 'authorization' metadata value");
+  const m = BEARER.exec(String(values[0]));
+  if (!m) throw new WeftError('WEFT_E_UNAUTHENTICATED', "'authorization' metadata must be 'Bearer <token>'");
+  return m[1]!;
+}
+
+function rejectionReason(e: unknown): string {
+  if (isWeftError(e)) {
+    const r = e.details.reason;
+    if (typeof r === 'string') return r;
+    if (e.code === 'WEFT_E_UNAUTHENTICATED') return 'unauthenticated';
+    return e.code.replace(/^WEFT_E_/, '').toLowerCase();
+  }
+  return 'internal';
+}
+
+export function createCaHandler(opts: Omit<CaServerOptions, 'port' | 'host' | 'credentials'> & { stats: CaStats }): grpc.handleUnaryCall<CertificateRequest, CertificateResponse> {
+  const clock = opts.clock ?? ((): Date => new Date());
+  const log = opts.logger;
+  return (call, callback) => {
+    const handle = async (): Promise<CertificateResponse> => {
+      const token = bearerToken(call.metadata);
+      const identity = await opts.authenticator.authenticate(token);
+      const secs = Number(call.request.validity_duration ?? 0);
+      if (!Number.isFinite(secs) || secs < 0 || secs > MAX_VALIDITY_SECONDS) {
+        throw new WeftError('WEFT_E_INVALID_INPUT', `validity_duration must be between 0 and ${MAX_VALIDITY_SECONDS} seconds`, { reason: 'bad_validity' });
+      }
+      const issued = await opts.issuer.sign({ csr: call.request.csr ?? '', identity, ttlMs: secs * 1000 }, clock());
+      opts.stats.issued++;
+      log.debug({ spiffeId: issued.spiffeId, serial: issued.serialNumber, notAfter: issued.notAfter.toISOString(), pod: identity.podName }, 'certificate issued');
+      return { cert_chain: [...issued.certChainPem], trust_bundle: [...issued.trustBundlePem] };
+    };
+    handle().then(
+      (res) => callback(null, res),
+      (e: unknown) => {
+        const { code, details } = grpcStatusFor(e);
+        const reason = rejectionReason(e);
+        opts.stats.reject(reason);
+        if (code === grpc.status.INTERNAL) log.error({ err: errorMessage(e), peer: call.getPeer() }, 'certificate request failed');
+        else log.info({ reason, code: grpc.status[code], message: details, peer: call.getPeer() }, 'certificate request rejected');
+        callback({ code, details });
+      },
+    );
+  };
+}
+
+/** Starts the CA's gRPC server and resolves once it is listening. */
+export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const stats = opts.stats ?? new CaStats();
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 * 1024 });
+  server.addService(caServiceDefinition().service, { CreateCertificate: createCaHandler({ ...opts, stats }) });
+  const bindHost = host.includes(':') ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${bindHost}:${opts.port}`, opts.credentials ?? grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  opts.logger.info({ host, port }, 'CA gRPC server listening');
+  return {
+    port,
+    address: `${bindHost}:${port}`,
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5000);
+        t.unref();
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      }),
+  };
+}
