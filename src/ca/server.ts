@@ -56,7 +56,8 @@ export interface CaServer {
   /** host:port to dial. */
   readonly address: string;
   readonly stats: CaStats;
-  close(): Promise<void>;
+  /** Stops accepting calls; in-flight calls get `graceMs` (default 5 s) before a forced shutdown. */
+  close(graceMs?: number): Promise<void>;
 }
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
@@ -127,12 +128,17 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
     port,
     address: `${bindHost}:${port}`,
     stats,
-    close: () =>
+    close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
+        if (graceMs <= 0) {
+          server.forceShutdown();
+          resolve();
+          return;
+        }
         const t = setTimeout(() => {
           server.forceShutdown();
           resolve();
-        }, 5000);
+        }, graceMs);
         t.unref();
         server.tryShutdown(() => {
           clearTimeout(t);

@@ -32,6 +32,8 @@ export interface GrpcCaClientOptions {
   /** Name the CA's certificate is checked against, when it differs from the host. */
   serverName?: string;
   deadlineMs?: number;
+  /** Extra gRPC channel options (reconnect backoff and the like). */
+  channelOptions?: grpc.ChannelOptions;
 }
 
 const CODE_FOR: Partial<Record<grpc.status, WeftErrorCode>> = {
@@ -59,7 +61,7 @@ export class GrpcCaClient implements CaClient {
 
   constructor(private readonly opts: GrpcCaClientOptions) {
     const creds = opts.rootCertPem ? grpc.credentials.createSsl(Buffer.from(opts.rootCertPem)) : grpc.credentials.createInsecure();
-    const channelOpts: grpc.ChannelOptions = opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {};
+    const channelOpts: grpc.ChannelOptions = { ...opts.channelOptions, ...(opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {}) };
     const Ctor = caServiceDefinition().client;
     this.client = new Ctor(opts.address, creds, channelOpts) as unknown as GrpcCaClient['client']; // proto-loader's generated client is untyped
     this.deadlineMs = opts.deadlineMs ?? 10_000;

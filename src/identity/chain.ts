@@ -1,6 +1,6 @@
 // Certificate chain checks with Node's own X509Certificate, shared by the cert agent
 // (which checks what the CA hands back before using it) and the CA's tests.
-import { X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { WeftError } from '../errors/errors.js';
 
 export interface VerifiedChain {
@@ -60,4 +60,18 @@ export function verifyChain(chainPem: readonly string[], bundlePem: readonly str
   if (!root) throw bad('chain does not end at a root in the trust bundle');
   if (root.validToDate.getTime() <= t) throw bad(`root ${root.subject} expired at ${root.validToDate.toISOString()}`);
   return { leaf, uris: uriSans(leaf), notBefore: leaf.validFromDate, notAfter: leaf.validToDate, rootFingerprint: fingerprintOf(root) };
+}
+
+/**
+ * What a proxy reports back for root rotation: a hash of the roots it trusts and the root
+ * its own certificate chains to. The CA's rotation state machine expects every proxy to
+ * report the hash of the current stage before it moves on.
+ */
+export function identityStateHash(bundleFingerprints: readonly string[], issuingRootFingerprint: string): string {
+  const fps = [...new Set(bundleFingerprints.map((f) => f.toLowerCase()))].sort();
+  return createHash('sha256').update(`bundle:${fps.join(',')};issuer:${issuingRootFingerprint.toLowerCase()}`).digest('hex');
+}
+
+export function pemFingerprint(pem: string): string {
+  return fingerprintOf(new X509Certificate(pem));
 }
