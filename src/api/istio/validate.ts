@@ -1,0 +1,407 @@
+// Pure validators for the Istio kinds Weft implements: `(obj) => ValidationIssue[]`.
+// Errors name the field (path) and say how to fix it. Fields Weft does not implement yet
+// are reported by `unsupportedFieldWarnings` (a warning, never silence).
+import type { ValidationIssue, Validator } from '../validation.js';
+import type { IstioKind } from './types.js';
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+class Issues {
+  readonly list: ValidationIssue[] = [];
+  add(path: string, message: string): void {
+    this.list.push({ path, message });
+  }
+}
+
+const DURATION = /^\d+(\.\d+)?(h|m|s|ms|us|µs|ns)$/;
+
+function checkRegex(is: Issues, path: string, re: unknown): void {
+  if (typeof re !== 'string') return;
+  try {
+    new RegExp(re);
+  } catch (e) {
+    is.add(path, `invalid regular expression: ${(e as Error).message}`);
+  }
+}
+
+function checkStringMatch(is: Issues, path: string, m: unknown): void {
+  if (!isObj(m)) {
+    is.add(path, 'must be an object with one of exact, prefix, regex');
+    return;
+  }
+  const set = ['exact', 'prefix', 'regex'].filter((k) => m[k] !== undefined);
+  if (set.length > 1) is.add(path, `only one of exact, prefix, regex may be set (got ${set.join(', ')})`);
+  checkRegex(is, `${path}.regex`, m['regex']);
+}
+
+function checkDuration(is: Issues, path: string, v: unknown): void {
+  if (v === undefined) return;
+  if (typeof v !== 'string' || !DURATION.test(v)) is.add(path, `invalid duration ${JSON.stringify(v)}: use a number and a unit, e.g. "1.5s" or "100ms"`);
+}
+
+function checkPercent(is: Issues, path: string, v: unknown): void {
+  if (v === undefined) return;
+  const value = isObj(v) ? v['value'] : undefined;
+  if (typeof value !== 'number' || value < 0 || value > 100) is.add(`${path}.value`, 'percentage must be a number between 0 and 100');
+}
+
+function checkPort(is: Issues, path: string, v: unknown): void {
+  if (v === undefined) return;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 65535) is.add(path, 'port must be an integer between 1 and 65535');
+}
+
+function checkEnum(is: Issues, path: string, v: unknown, allowed: readonly string[]): void {
+  if (v === undefined) return;
+  if (typeof v !== 'string' || !allowed.includes(v)) is.add(path, `unknown value ${JSON.stringify(v)}; expected one of ${allowed.join(', ')}`);
+}
+
+function checkHost(is: Issues, path: string, v: unknown): void {
+  if (typeof v !== 'string' || v === '') {
+    is.add(path, 'host is required');
+    return;
+  }
+  if (v !== '*' && !/^(\*\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\.?$/i.test(v)) is.add(path, `invalid host ${JSON.stringify(v)}`);
+}
+
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+
+function specOf(is: Issues, obj: unknown): Obj | undefined {
+  if (!isObj(obj)) {
+    is.add('', 'must be an object');
+    return undefined;
+  }
+  const spec = obj['spec'];
+  if (!isObj(spec)) {
+    is.add('spec', 'spec is required');
+    return undefined;
+  }
+  return spec;
+}
+
+function checkDestination(is: Issues, path: string, d: unknown): void {
+  if (!isObj(d)) {
+    is.add(path, 'destination is required');
+    return;
+  }
+  checkHost(is, `${path}.host`, d['host']);
+  if (d['port'] !== undefined) checkPort(is, `${path}.port.number`, isObj(d['port']) ? d['port']['number'] : d['port']);
+}
+
+function checkWeights(is: Issues, path: string, routes: unknown[]): void {
+  routes.forEach((r, i) => checkDestination(is, `${path}[${i}].destination`, isObj(r) ? r['destination'] : undefined));
+  if (routes.length <= 1) {
+    const w = isObj(routes[0]) ? routes[0]['weight'] : undefined;
+    if (w !== undefined && w !== 100 && w !== 0) is.add(`${path}[0].weight`, 'a single destination takes all traffic: weight must be 100 or unset');
+    return;
+  }
+  let sum = 0;
+  routes.forEach((r, i) => {
+    const w = isObj(r) ? r['weight'] : undefined;
+    if (w === undefined) return;
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0) is.add(`${path}[${i}].weight`, 'weight must be a non-negative integer');
+    else sum += w;
+  });
+  if (sum !== 100) is.add(path, `route weights must sum to 100 (they sum to ${sum})`);
+}
+
+export const validateVirtualService: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  const hosts = arr(spec['hosts']);
+  if (hosts.length === 0) is.add('spec.hosts', 'at least one host is required');
+  hosts.forEach((h, i) => checkHost(is, `spec.hosts[${i}]`, h));
+  if (!spec['http'] && !spec['tcp'] && !spec['tls']) is.add('spec', 'one of http, tcp or tls routes is required');
+  arr(spec['http']).forEach((r, i) => {
+    const p = `spec.http[${i}]`;
+    if (!isObj(r)) return is.add(p, 'must be an object');
+    const actions = ['route', 'redirect', 'directResponse'].filter((k) => r[k] !== undefined);
+    if (actions.length === 0) is.add(p, 'one of route, redirect or directResponse is required');
+    if (actions.length > 1) is.add(p, `route, redirect and directResponse are exclusive (got ${actions.join(', ')})`);
+    if (r['redirect'] && r['rewrite']) is.add(`${p}.rewrite`, 'rewrite cannot be combined with redirect');
+    arr(r['match']).forEach((m, j) => {
+      const mp = `${p}.match[${j}]`;
+      if (!isObj(m)) return is.add(mp, 'must be an object');
+      for (const k of ['uri', 'scheme', 'method', 'authority']) if (m[k] !== undefined) checkStringMatch(is, `${mp}.${k}`, m[k]);
+      for (const k of ['headers', 'queryParams', 'withoutHeaders']) {
+        if (m[k] === undefined) continue;
+        if (!isObj(m[k])) is.add(`${mp}.${k}`, 'must be a map of name to string match');
+        else for (const [hk, hv] of Object.entries(m[k])) {
+          if (k !== 'queryParams' && hk !== hk.toLowerCase()) is.add(`${mp}.${k}.${hk}`, 'header names must be lowercase');
+          checkStringMatch(is, `${mp}.${k}.${hk}`, hv);
+        }
+      }
+      checkPort(is, `${mp}.port`, m['port']);
+    });
+    if (r['route'] !== undefined) checkWeights(is, `${p}.route`, arr(r['route']));
+    checkDuration(is, `${p}.timeout`, r['timeout']);
+    if (isObj(r['retries'])) {
+      const a = r['retries']['attempts'];
+      if (a !== undefined && (typeof a !== 'number' || !Number.isInteger(a) || a < 0)) is.add(`${p}.retries.attempts`, 'attempts must be a non-negative integer');
+      checkDuration(is, `${p}.retries.perTryTimeout`, r['retries']['perTryTimeout']);
+    }
+    if (isObj(r['fault'])) {
+      const f = r['fault'];
+      if (!f['delay'] && !f['abort']) is.add(`${p}.fault`, 'fault needs delay or abort');
+      if (isObj(f['delay'])) {
+        if (f['delay']['fixedDelay'] === undefined) is.add(`${p}.fault.delay.fixedDelay`, 'fixedDelay is required');
+        checkDuration(is, `${p}.fault.delay.fixedDelay`, f['delay']['fixedDelay']);
+        checkPercent(is, `${p}.fault.delay.percentage`, f['delay']['percentage']);
+      }
+      if (isObj(f['abort'])) {
+        const st = f['abort']['httpStatus'];
+        if (st !== undefined && (typeof st !== 'number' || st < 200 || st > 599)) is.add(`${p}.fault.abort.httpStatus`, 'httpStatus must be between 200 and 599');
+        if (st === undefined && f['abort']['grpcStatus'] === undefined) is.add(`${p}.fault.abort`, 'httpStatus or grpcStatus is required');
+        checkPercent(is, `${p}.fault.abort.percentage`, f['abort']['percentage']);
+      }
+    }
+    if (r['mirror'] !== undefined) checkDestination(is, `${p}.mirror`, r['mirror']);
+    checkPercent(is, `${p}.mirrorPercentage`, r['mirrorPercentage']);
+    if (isObj(r['redirect'])) {
+      const code = r['redirect']['redirectCode'];
+      if (code !== undefined && ![301, 302, 303, 307, 308].includes(code as number)) is.add(`${p}.redirect.redirectCode`, 'redirectCode must be 301, 302, 303, 307 or 308');
+    }
+    if (isObj(r['corsPolicy'])) {
+      arr(r['corsPolicy']['allowOrigins']).forEach((o, j) => checkStringMatch(is, `${p}.corsPolicy.allowOrigins[${j}]`, o));
+      checkDuration(is, `${p}.corsPolicy.maxAge`, r['corsPolicy']['maxAge']);
+    }
+    if (isObj(r['rewrite']) && isObj(r['rewrite']['uriRegexRewrite'])) checkRegex(is, `${p}.rewrite.uriRegexRewrite.match`, r['rewrite']['uriRegexRewrite']['match']);
+  });
+  arr(spec['tcp']).forEach((r, i) => {
+    if (isObj(r)) checkWeights(is, `spec.tcp[${i}].route`, arr(r['route']));
+  });
+  arr(spec['tls']).forEach((r, i) => {
+    if (!isObj(r)) return;
+    const m = arr(r['match']);
+    if (m.length === 0) is.add(`spec.tls[${i}].match`, 'tls routes need at least one match with sniHosts');
+    m.forEach((mm, j) => {
+      if (!isObj(mm) || arr(mm['sniHosts']).length === 0) is.add(`spec.tls[${i}].match[${j}].sniHosts`, 'sniHosts is required');
+    });
+    checkWeights(is, `spec.tls[${i}].route`, arr(r['route']));
+  });
+  return is.list;
+};
+
+const LB = ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'];
+const TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'];
+
+function checkTrafficPolicy(is: Issues, p: string, tp: unknown): void {
+  if (tp === undefined) return;
+  if (!isObj(tp)) return is.add(p, 'must be an object');
+  if (isObj(tp['loadBalancer'])) {
+    const lb = tp['loadBalancer'];
+    checkEnum(is, `${p}.loadBalancer.simple`, lb['simple'], LB);
+    if (lb['simple'] !== undefined && lb['consistentHash'] !== undefined) is.add(`${p}.loadBalancer`, 'simple and consistentHash are exclusive');
+    if (isObj(lb['consistentHash'])) {
+      const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => lb['consistentHash'] && (lb['consistentHash'] as Obj)[k] !== undefined);
+      if (keys.length !== 1) is.add(`${p}.loadBalancer.consistentHash`, 'exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required');
+    }
+  }
+  if (isObj(tp['connectionPool'])) {
+    const cp = tp['connectionPool'];
+    if (isObj(cp['tcp'])) checkDuration(is, `${p}.connectionPool.tcp.connectTimeout`, cp['tcp']['connectTimeout']);
+    if (isObj(cp['http'])) {
+      checkDuration(is, `${p}.connectionPool.http.idleTimeout`, cp['http']['idleTimeout']);
+      checkEnum(is, `${p}.connectionPool.http.h2UpgradePolicy`, cp['http']['h2UpgradePolicy'], ['DEFAULT', 'DO_NOT_UPGRADE', 'UPGRADE']);
+    }
+  }
+  if (isObj(tp['outlierDetection'])) {
+    const od = tp['outlierDetection'];
+    checkDuration(is, `${p}.outlierDetection.interval`, od['interval']);
+    checkDuration(is, `${p}.outlierDetection.baseEjectionTime`, od['baseEjectionTime']);
+    const mep = od['maxEjectionPercent'];
+    if (mep !== undefined && (typeof mep !== 'number' || mep < 0 || mep > 100)) is.add(`${p}.outlierDetection.maxEjectionPercent`, 'must be between 0 and 100');
+  }
+  if (isObj(tp['tls'])) {
+    checkEnum(is, `${p}.tls.mode`, tp['tls']['mode'], TLS_MODES);
+    if (tp['tls']['mode'] === 'MUTUAL' && !tp['tls']['credentialName'] && !(tp['tls']['clientCertificate'] && tp['tls']['privateKey'])) {
+      is.add(`${p}.tls`, 'MUTUAL needs credentialName or clientCertificate and privateKey');
+    }
+  }
+  arr(tp['portLevelSettings']).forEach((pl, i) => {
+    if (!isObj(pl) || !isObj(pl['port'])) return is.add(`${p}.portLevelSettings[${i}].port`, 'port is required');
+    checkPort(is, `${p}.portLevelSettings[${i}].port.number`, pl['port']['number']);
+    checkTrafficPolicy(is, `${p}.portLevelSettings[${i}]`, { ...pl, port: undefined, portLevelSettings: undefined });
+  });
+}
+
+export const validateDestinationRule: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  checkHost(is, 'spec.host', spec['host']);
+  checkTrafficPolicy(is, 'spec.trafficPolicy', spec['trafficPolicy']);
+  const names = new Set<string>();
+  arr(spec['subsets']).forEach((s, i) => {
+    const p = `spec.subsets[${i}]`;
+    if (!isObj(s) || typeof s['name'] !== 'string' || s['name'] === '') return is.add(`${p}.name`, 'subset name is required');
+    if (names.has(s['name'])) is.add(`${p}.name`, `duplicate subset name ${s['name']}`);
+    names.add(s['name']);
+    checkTrafficPolicy(is, `${p}.trafficPolicy`, s['trafficPolicy']);
+  });
+  return is.list;
+};
+
+const PROTOCOLS = ['HTTP', 'HTTPS', 'GRPC', 'GRPC-WEB', 'HTTP2', 'MONGO', 'TCP', 'TLS'];
+
+function checkServerPort(is: Issues, p: string, port: unknown): void {
+  if (!isObj(port)) return is.add(p, 'port is required');
+  checkPort(is, `${p}.number`, port['number']);
+  if (port['number'] === undefined) is.add(`${p}.number`, 'number is required');
+  if (typeof port['protocol'] !== 'string' || !PROTOCOLS.includes(port['protocol'].toUpperCase())) is.add(`${p}.protocol`, `unknown protocol ${JSON.stringify(port['protocol'])}; expected one of ${PROTOCOLS.join(', ')}`);
+}
+
+export const validateGateway: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  const servers = arr(spec['servers']);
+  if (servers.length === 0) is.add('spec.servers', 'at least one server is required');
+  servers.forEach((s, i) => {
+    const p = `spec.servers[${i}]`;
+    if (!isObj(s)) return is.add(p, 'must be an object');
+    checkServerPort(is, `${p}.port`, s['port']);
+    const hosts = arr(s['hosts']);
+    if (hosts.length === 0) is.add(`${p}.hosts`, 'at least one host is required');
+    hosts.forEach((h, j) => checkHost(is, `${p}.hosts[${j}]`, typeof h === 'string' ? h.replace(/^[^/]*\//, '') : h));
+    if (isObj(s['tls'])) {
+      checkEnum(is, `${p}.tls.mode`, s['tls']['mode'], ['PASSTHROUGH', 'SIMPLE', 'MUTUAL', 'AUTO_PASSTHROUGH', 'ISTIO_MUTUAL', 'OPTIONAL_MUTUAL']);
+      const mode = s['tls']['mode'];
+      if ((mode === 'SIMPLE' || mode === 'MUTUAL') && !s['tls']['credentialName'] && !s['tls']['serverCertificate']) is.add(`${p}.tls.credentialName`, `${mode} needs credentialName (or serverCertificate and privateKey)`);
+    }
+    const proto = isObj(s['port']) && typeof s['port']['protocol'] === 'string' ? s['port']['protocol'].toUpperCase() : '';
+    if (proto === 'HTTPS' && !isObj(s['tls'])) is.add(`${p}.tls`, 'an HTTPS server needs tls settings');
+  });
+  return is.list;
+};
+
+export const validateServiceEntry: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  const hosts = arr(spec['hosts']);
+  if (hosts.length === 0) is.add('spec.hosts', 'at least one host is required');
+  hosts.forEach((h, i) => checkHost(is, `spec.hosts[${i}]`, h));
+  arr(spec['ports']).forEach((p, i) => checkServerPort(is, `spec.ports[${i}]`, p));
+  checkEnum(is, 'spec.location', spec['location'], ['MESH_EXTERNAL', 'MESH_INTERNAL']);
+  checkEnum(is, 'spec.resolution', spec['resolution'], ['NONE', 'STATIC', 'DNS', 'DNS_ROUND_ROBIN']);
+  if (spec['resolution'] === 'STATIC' && arr(spec['endpoints']).length === 0 && !spec['workloadSelector']) is.add('spec.endpoints', 'resolution STATIC needs endpoints or a workloadSelector');
+  if (spec['endpoints'] && spec['workloadSelector']) is.add('spec', 'endpoints and workloadSelector are exclusive');
+  arr(spec['endpoints']).forEach((e, i) => {
+    if (!isObj(e) || typeof e['address'] !== 'string' || e['address'] === '') is.add(`spec.endpoints[${i}].address`, 'address is required');
+  });
+  return is.list;
+};
+
+const MTLS = ['UNSET', 'DISABLE', 'PERMISSIVE', 'STRICT'];
+
+export const validatePeerAuthentication: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  if (isObj(spec['mtls'])) checkEnum(is, 'spec.mtls.mode', spec['mtls']['mode'], MTLS);
+  if (spec['portLevelMtls'] !== undefined) {
+    if (!isObj(spec['selector'])) is.add('spec.portLevelMtls', 'portLevelMtls needs a workload selector');
+    if (isObj(spec['portLevelMtls'])) {
+      for (const [port, v] of Object.entries(spec['portLevelMtls'])) {
+        checkPort(is, `spec.portLevelMtls[${port}]`, Number(port));
+        if (isObj(v)) checkEnum(is, `spec.portLevelMtls[${port}].mode`, v['mode'], MTLS);
+      }
+    }
+  }
+  return is.list;
+};
+
+export const validateAuthorizationPolicy: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  checkEnum(is, 'spec.action', spec['action'], ['ALLOW', 'DENY', 'AUDIT', 'CUSTOM']);
+  if (spec['action'] === 'CUSTOM' && !isObj(spec['provider'])) is.add('spec.provider', 'CUSTOM action needs a provider');
+  arr(spec['rules']).forEach((r, i) => {
+    const p = `spec.rules[${i}]`;
+    if (!isObj(r)) return is.add(p, 'must be an object');
+    arr(r['to']).forEach((t, j) => {
+      const op = isObj(t) ? t['operation'] : undefined;
+      if (!isObj(op)) return;
+      for (const k of ['ports', 'notPorts']) arr(op[k]).forEach((v, n) => checkPort(is, `${p}.to[${j}].operation.${k}[${n}]`, Number(v)));
+      for (const k of ['paths', 'notPaths']) {
+        arr(op[k]).forEach((v, n) => {
+          if (typeof v !== 'string' || (!v.startsWith('/') && !v.startsWith('*'))) is.add(`${p}.to[${j}].operation.${k}[${n}]`, 'paths must start with "/" (or "*" for a suffix match)');
+          else if (v.indexOf('*') > 0 && v.indexOf('*') < v.length - 1) is.add(`${p}.to[${j}].operation.${k}[${n}]`, 'only a leading or trailing * is supported');
+        });
+      }
+    });
+    arr(r['when']).forEach((w, j) => {
+      if (!isObj(w) || typeof w['key'] !== 'string') return is.add(`${p}.when[${j}].key`, 'key is required');
+      if (!/^(request\.headers\[.+\]|source\.ip|remote\.ip|source\.namespace|source\.principal|request\.auth\.principal|request\.auth\.audiences|request\.auth\.presenter|request\.auth\.claims\[.+\]|destination\.ip|destination\.port|connection\.sni)$/.test(w['key'])) {
+        is.add(`${p}.when[${j}].key`, `unknown condition key ${JSON.stringify(w['key'])}`);
+      }
+      if (arr(w['values']).length === 0 && arr(w['notValues']).length === 0) is.add(`${p}.when[${j}]`, 'values or notValues is required');
+    });
+  });
+  return is.list;
+};
+
+export const validateRequestAuthentication: Validator = (obj) => {
+  const is = new Issues();
+  const spec = specOf(is, obj);
+  if (!spec) return is.list;
+  arr(spec['jwtRules']).forEach((r, i) => {
+    const p = `spec.jwtRules[${i}]`;
+    if (!isObj(r) || typeof r['issuer'] !== 'string' || r['issuer'] === '') return is.add(`${p}.issuer`, 'issuer is required');
+    if (r['jwks'] !== undefined && r['jwksUri'] !== undefined) is.add(p, 'jwks and jwksUri are exclusive');
+    if (typeof r['jwksUri'] === 'string' && !/^https?:\/\//.test(r['jwksUri'])) is.add(`${p}.jwksUri`, 'jwksUri must be an http(s) URL');
+    if (typeof r['jwks'] === 'string') {
+      try {
+        JSON.parse(r['jwks']);
+      } catch {
+        is.add(`${p}.jwks`, 'jwks must be a JSON Web Key Set');
+      }
+    }
+  });
+  return is.list;
+};
+
+export const ISTIO_VALIDATORS: Readonly<Record<IstioKind, Validator>> = Object.freeze({
+  VirtualService: validateVirtualService,
+  DestinationRule: validateDestinationRule,
+  Gateway: validateGateway,
+  ServiceEntry: validateServiceEntry,
+  PeerAuthentication: validatePeerAuthentication,
+  AuthorizationPolicy: validateAuthorizationPolicy,
+  RequestAuthentication: validateRequestAuthentication,
+});
+
+/** Fields Istio has but Weft does not implement: warnings, so nothing is silently ignored. */
+const UNSUPPORTED: Partial<Record<IstioKind, string[]>> = {
+  VirtualService: ['spec.http[].match[].scheme', 'spec.http[].retries.retryRemoteLocalities', 'spec.http[].delegate', 'spec.http[].match[].statPrefix'],
+  DestinationRule: ['spec.trafficPolicy.loadBalancer.localityLbSetting', 'spec.trafficPolicy.tunnel', 'spec.trafficPolicy.proxyProtocol'],
+  AuthorizationPolicy: ['spec.provider'],
+};
+
+export function unsupportedFieldWarnings(kind: IstioKind, obj: unknown): ValidationIssue[] {
+  const out: ValidationIssue[] = [];
+  const visit = (value: unknown, pattern: string[], path: string): void => {
+    if (pattern.length === 0) {
+      if (value !== undefined) out.push({ path, message: 'Weft does not implement this field yet; it is ignored' });
+      return;
+    }
+    const [head, ...rest] = pattern as [string, ...string[]];
+    if (head.endsWith('[]')) {
+      const key = head.slice(0, -2);
+      const list = isObj(value) ? value[key] : undefined;
+      arr(list).forEach((v, i) => visit(v, rest, `${path}${path ? '.' : ''}${key}[${i}]`));
+    } else if (isObj(value)) {
+      visit(value[head], rest, `${path}${path ? '.' : ''}${head}`);
+    }
+  };
+  for (const f of UNSUPPORTED[kind] ?? []) visit(obj, f.split('.'), '');
+  return out;
+}

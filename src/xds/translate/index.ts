@@ -1,0 +1,22 @@
+// Pure translation: model + proxy context -> the Envoy resources of one node.
+import type { MeshModel, ProxyContext } from '../model.js';
+import type { SnapshotInput } from '../snapshot.js';
+import { buildClusters } from './clusters.js';
+import { buildEndpoints } from './endpoints.js';
+import { buildListeners } from './listeners.js';
+import { buildRoutes } from './routes.js';
+
+export { buildClusters } from './clusters.js';
+export { buildEndpoints } from './endpoints.js';
+export { buildListeners } from './listeners.js';
+export { buildRoutes } from './routes.js';
+export { buildRbacFilters } from './rbac.js';
+
+export function buildResources(model: MeshModel, proxy: ProxyContext): SnapshotInput {
+  return {
+    clusters: buildClusters(model, proxy),
+    endpoints: buildEndpoints(model, proxy),
+    listeners: buildListeners(model, proxy),
+    routes: buildRoutes(model, proxy),
+  };
+}

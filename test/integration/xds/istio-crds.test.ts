@@ -1,0 +1,75 @@
+// The Istio CRDs apply to the real API server, and an Istio task YAML is accepted as a custom
+// object in every served version (v1, v1beta1 and, for networking, v1alpha3).
+import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
+import fs from 'node:fs';
+import path from 'node:path';
+import { parse } from 'yaml';
+import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
+import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
+import { ISTIO_VALIDATORS } from '../../../src/api/istio/validate.js';
+
+const dir = path.join(process.cwd(), 'manifests/crds/istio');
+const crds = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => parse(fs.readFileSync(path.join(dir, f), 'utf8')) as V1CustomResourceDefinition);
+
+// Istio's Bookinfo task objects (reviews 90/10, destination-rule-all entry, strict mTLS, allow GET).
+const samples: Record<string, { spec: object }> = {
+  VirtualService: { spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 90 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 10 }] }] } },
+  DestinationRule: { spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
+  Gateway: { spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } },
+  ServiceEntry: { spec: { hosts: ['httpbin.org'], ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }], resolution: 'DNS', location: 'MESH_EXTERNAL' } },
+  PeerAuthentication: { spec: { mtls: { mode: 'STRICT' }, selector: { matchLabels: { app: 'reviews' } }, portLevelMtls: { '9080': { mode: 'DISABLE' } } } },
+  AuthorizationPolicy: { spec: { action: 'ALLOW', rules: [{ to: [{ operation: { methods: ['GET'] } }] }] } },
+  RequestAuthentication: { spec: { jwtRules: [{ issuer: 'testing@secure.istio.io', jwksUri: 'https://example.com/jwks.json' }] } },
+};
+
+describe('Istio CRDs on the real API server', () => {
+  const clients = clusterClients();
+  const created: string[] = [];
+  let ns: TestNamespace;
+
+  beforeAll(async () => {
+    ns = await createTestNamespace('xds-crd');
+    for (const crd of crds) {
+      const name = crd.metadata!.name!;
+      const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
+      if (!existing) {
+        await clients.apiext.createCustomResourceDefinition({ body: crd });
+        created.push(name);
+      }
+      await waitFor(`${name} established`, async () => {
+        const c = await clients.apiext.readCustomResourceDefinition({ name });
+        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
+      });
+    }
+  });
+
+  afterAll(async () => {
+    await ns?.cleanup();
+    // Only the CRDs this test created; others may be in use by other suites.
+    for (const name of created) await clients.apiext.deleteCustomResourceDefinition({ name }).catch(() => undefined);
+  });
+
+  it('serves every kind with the same structural schema in every version', () => {
+    expect(crds).toHaveLength(7);
+    for (const crd of crds) {
+      const schemas = crd.spec.versions.map((v) => JSON.stringify(v.schema));
+      expect(new Set(schemas).size).toBe(1);
+      expect(crd.spec.versions.filter((v) => v.storage)).toHaveLength(1);
+    }
+  });
+
+  for (const crd of crds) {
+    const kind = crd.spec.names.kind;
+    for (const v of crd.spec.versions) {
+      it(`creates a ${kind} as ${crd.spec.group}/${v.name}`, async () => {
+        const sample = samples[kind]!;
+        expect(ISTIO_VALIDATORS[kind as keyof typeof ISTIO_VALIDATORS]({ ...sample })).toEqual([]);
+        const name = `sample-${v.name}`;
+        const body = { apiVersion: `${crd.spec.group}/${v.name}`, kind, metadata: { name, namespace: ns.name }, spec: sample.spec };
+        await clients.custom.createNamespacedCustomObject({ group: crd.spec.group, version: v.name, namespace: ns.name, plural: crd.spec.names.plural, body });
+        const got = (await clients.custom.getNamespacedCustomObject({ group: crd.spec.group, version: 'v1', namespace: ns.name, plural: crd.spec.names.plural, name })) as { spec: object };
+        expect(got.spec).toEqual(sample.spec);
+      });
+    }
+  }
+});

@@ -1,0 +1,71 @@
+import { describe, it, expect } from '@jest/globals';
+import { ISTIO_VALIDATORS, unsupportedFieldWarnings } from '../../../src/api/istio/validate.js';
+import type { IstioKind } from '../../../src/api/istio/types.js';
+
+const vs = (spec: object): object => ({ apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'x' }, spec });
+const route = (extra: object = {}): object => ({ route: [{ destination: { host: 'reviews' } }], ...extra });
+
+// [kind, description, object, expected path, message fragment]
+const invalid: [IstioKind, string, object, string, string][] = [
+  ['VirtualService', 'no spec', { kind: 'VirtualService' }, 'spec', 'spec is required'],
+  ['VirtualService', 'missing hosts', vs({ http: [route()] }), 'spec.hosts', 'at least one host'],
+  ['VirtualService', 'weights not 100', vs({ hosts: ['r'], http: [{ route: [{ destination: { host: 'r', subset: 'v1' }, weight: 90 }, { destination: { host: 'r', subset: 'v2' }, weight: 20 }] }] }), 'spec.http[0].route', 'sum to 100 (they sum to 110)'],
+  ['VirtualService', 'bad regex', vs({ hosts: ['r'], http: [{ match: [{ uri: { regex: '(' } }], ...route() }] }), 'spec.http[0].match[0].uri.regex', 'invalid regular expression'],
+  ['VirtualService', 'two match kinds', vs({ hosts: ['r'], http: [{ match: [{ uri: { exact: '/a', prefix: '/b' } }], ...route() }] }), 'spec.http[0].match[0].uri', 'only one of'],
+  ['VirtualService', 'missing destination host', vs({ hosts: ['r'], http: [{ route: [{ destination: {} }] }] }), 'spec.http[0].route[0].destination.host', 'host is required'],
+  ['VirtualService', 'bad timeout', vs({ hosts: ['r'], http: [route({ timeout: '5 seconds' })] }), 'spec.http[0].timeout', 'invalid duration'],
+  ['VirtualService', 'bad fault percentage', vs({ hosts: ['r'], http: [route({ fault: { delay: { fixedDelay: '1s', percentage: { value: 150 } } } })] }), 'spec.http[0].fault.delay.percentage.value', 'between 0 and 100'],
+  ['VirtualService', 'abort without status', vs({ hosts: ['r'], http: [route({ fault: { abort: { percentage: { value: 1 } } } })] }), 'spec.http[0].fault.abort', 'httpStatus or grpcStatus'],
+  ['VirtualService', 'redirect and route', vs({ hosts: ['r'], http: [route({ redirect: { uri: '/x' } })] }), 'spec.http[0]', 'exclusive'],
+  ['VirtualService', 'bad redirect code', vs({ hosts: ['r'], http: [{ redirect: { uri: '/x', redirectCode: 200 } }] }), 'spec.http[0].redirect.redirectCode', '301, 302'],
+  ['VirtualService', 'uppercase header', vs({ hosts: ['r'], http: [{ match: [{ headers: { 'End-User': { exact: 'j' } } }], ...route() }] }), 'spec.http[0].match[0].headers.End-User', 'lowercase'],
+  ['VirtualService', 'tls without sni', vs({ hosts: ['r'], tls: [{ match: [{ port: 443 }], route: [{ destination: { host: 'r' } }] }] }), 'spec.tls[0].match[0].sniHosts', 'sniHosts is required'],
+  ['VirtualService', 'bad port', vs({ hosts: ['r'], http: [{ match: [{ port: 70000 }], ...route() }] }), 'spec.http[0].match[0].port', 'between 1 and 65535'],
+  ['DestinationRule', 'missing host', { spec: { subsets: [] } }, 'spec.host', 'host is required'],
+  ['DestinationRule', 'unknown lb', { spec: { host: 'r', trafficPolicy: { loadBalancer: { simple: 'FASTEST' } } } }, 'spec.trafficPolicy.loadBalancer.simple', 'unknown value "FASTEST"'],
+  ['DestinationRule', 'unknown tls mode', { spec: { host: 'r', trafficPolicy: { tls: { mode: 'STRICT' } } } }, 'spec.trafficPolicy.tls.mode', 'expected one of DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL'],
+  ['DestinationRule', 'duplicate subset', { spec: { host: 'r', subsets: [{ name: 'v1' }, { name: 'v1' }] } }, 'spec.subsets[1].name', 'duplicate subset'],
+  ['DestinationRule', 'consistent hash without key', { spec: { host: 'r', trafficPolicy: { loadBalancer: { consistentHash: {} } } } }, 'spec.trafficPolicy.loadBalancer.consistentHash', 'exactly one of'],
+  ['DestinationRule', 'bad outlier interval', { spec: { host: 'r', trafficPolicy: { outlierDetection: { interval: 'often' } } } }, 'spec.trafficPolicy.outlierDetection.interval', 'invalid duration'],
+  ['DestinationRule', 'port-level without port', { spec: { host: 'r', trafficPolicy: { portLevelSettings: [{ loadBalancer: { simple: 'RANDOM' } }] } } }, 'spec.trafficPolicy.portLevelSettings[0].port', 'port is required'],
+  ['Gateway', 'no servers', { spec: { selector: { istio: 'ingressgateway' } } }, 'spec.servers', 'at least one server'],
+  ['Gateway', 'unknown protocol', { spec: { servers: [{ port: { number: 80, name: 'x', protocol: 'GOPHER' }, hosts: ['*'] }] } }, 'spec.servers[0].port.protocol', 'unknown protocol'],
+  ['Gateway', 'https without tls', { spec: { servers: [{ port: { number: 443, name: 'x', protocol: 'HTTPS' }, hosts: ['a.com'] }] } }, 'spec.servers[0].tls', 'needs tls'],
+  ['Gateway', 'simple without credential', { spec: { servers: [{ port: { number: 443, name: 'x', protocol: 'HTTPS' }, hosts: ['a.com'], tls: { mode: 'SIMPLE' } }] } }, 'spec.servers[0].tls.credentialName', 'needs credentialName'],
+  ['ServiceEntry', 'missing hosts', { spec: { ports: [{ number: 80, name: 'http', protocol: 'HTTP' }] } }, 'spec.hosts', 'at least one host'],
+  ['ServiceEntry', 'unknown resolution', { spec: { hosts: ['a.com'], resolution: 'MAGIC' } }, 'spec.resolution', 'unknown value'],
+  ['ServiceEntry', 'static without endpoints', { spec: { hosts: ['a.com'], resolution: 'STATIC' } }, 'spec.endpoints', 'needs endpoints'],
+  ['PeerAuthentication', 'unknown mode', { spec: { mtls: { mode: 'ON' } } }, 'spec.mtls.mode', 'unknown value "ON"'],
+  ['PeerAuthentication', 'port-level without selector', { spec: { portLevelMtls: { '8080': { mode: 'DISABLE' } } } }, 'spec.portLevelMtls', 'needs a workload selector'],
+  ['AuthorizationPolicy', 'unknown action', { spec: { action: 'PERMIT' } }, 'spec.action', 'unknown value "PERMIT"'],
+  ['AuthorizationPolicy', 'relative path', { spec: { rules: [{ to: [{ operation: { paths: ['admin'] } }] }] } }, 'spec.rules[0].to[0].operation.paths[0]', 'must start with "/"'],
+  ['AuthorizationPolicy', 'unknown when key', { spec: { rules: [{ when: [{ key: 'request.body', values: ['x'] }] }] } }, 'spec.rules[0].when[0].key', 'unknown condition key'],
+  ['AuthorizationPolicy', 'when without values', { spec: { rules: [{ when: [{ key: 'source.ip' }] }] } }, 'spec.rules[0].when[0]', 'values or notValues'],
+  ['RequestAuthentication', 'missing issuer', { spec: { jwtRules: [{ jwksUri: 'https://x/jwks' }] } }, 'spec.jwtRules[0].issuer', 'issuer is required'],
+  ['RequestAuthentication', 'jwks not json', { spec: { jwtRules: [{ issuer: 'i', jwks: '{nope' }] } }, 'spec.jwtRules[0].jwks', 'JSON Web Key Set'],
+];
+
+describe('Istio validators', () => {
+  it.each(invalid)('%s: %s', (kind, _desc, obj, path, fragment) => {
+    const issues = ISTIO_VALIDATORS[kind](obj);
+    const hit = issues.find((i) => i.path === path);
+    expect(hit).toBeDefined();
+    expect(hit!.message).toContain(fragment);
+  });
+
+  it('accepts the Bookinfo reviews 90/10 route and destination-rule-all', () => {
+    expect(
+      ISTIO_VALIDATORS.VirtualService(
+        vs({ hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 90 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 10 }] }] }),
+      ),
+    ).toEqual([]);
+    expect(ISTIO_VALIDATORS.DestinationRule({ spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } })).toEqual([]);
+    expect(ISTIO_VALIDATORS.PeerAuthentication({ spec: { mtls: { mode: 'STRICT' } } })).toEqual([]);
+    expect(ISTIO_VALIDATORS.AuthorizationPolicy({ spec: { action: 'ALLOW', rules: [{ from: [{ source: { namespaces: ['foo'] } }], to: [{ operation: { methods: ['GET'], paths: ['/info*'] } }] }] } })).toEqual([]);
+  });
+
+  it('warns about fields Weft does not implement', () => {
+    const w = unsupportedFieldWarnings('VirtualService', vs({ hosts: ['r'], http: [{ delegate: { name: 'x' } }] }));
+    expect(w).toEqual([{ path: 'spec.http[0].delegate', message: expect.stringContaining('does not implement') }]);
+  });
+});
