@@ -2,6 +2,8 @@
 // build), in ESM mode via --experimental-vm-modules.
 const common = { testEnvironment: 'node', transform: {}, moduleFileExtensions: ['js', 'json'] };
 export default {
+  // testTimeout is a global option in Jest (ignored inside projects): generous for cluster tests.
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/dist/test/unit/**/*.test.js', '<rootDir>/dist/test/golden/**/*.test.js'] },
     {
@@ -9,14 +11,12 @@ export default {
       displayName: 'integration',
       testMatch: ['<rootDir>/dist/test/integration/**/*.test.js'],
       globalSetup: '<rootDir>/dist/test/helpers/global-setup.js',
-      testTimeout: 120000,
     },
     {
       ...common,
       displayName: 'e2e',
       testMatch: ['<rootDir>/dist/test/e2e/**/*.test.js'],
       globalSetup: '<rootDir>/dist/test/helpers/global-setup.js',
-      testTimeout: 300000,
     },
   ],
 };
