@@ -5,7 +5,7 @@ import { spiffeId, DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { WeftError } from '../errors/errors.js';
 import { admitCsr } from './csr.js';
 import { signingAlgorithmFor } from './keys.js';
-import { x509 } from '../identity/x509.js';
+import { createLeafSigner, toPem, type LeafSigner } from './leaf.js';
 import type { CaMaterial } from './authority.js';
 
 /** Who the caller is, as established by the authenticator (TokenReview). */
@@ -59,7 +59,7 @@ export class Issuer {
   private readonly maxTtlMs: number;
   private readonly minTtlMs: number;
   private material: CaMaterial;
-  private derived!: { chainTail: readonly string[]; bundle: readonly string[]; aki: x509.AuthorityKeyIdentifierExtension | undefined };
+  private derived!: { chainTail: readonly string[]; bundle: readonly string[]; leaf: LeafSigner };
 
   constructor(material: CaMaterial, opts: IssuerOptions = {}) {
     this.trustDomain = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
@@ -76,12 +76,11 @@ export class Issuer {
   /** Swaps the CA material (new intermediate, new bundle) for every later signature. */
   use(material: CaMaterial): void {
     signingAlgorithmFor(material.signingKeyKind); // throws on an unusable key
-    const ski = material.signingCert.getExtension(x509.SubjectKeyIdentifierExtension);
     this.material = material;
     this.derived = {
       chainTail: Object.freeze([material.signingCert, ...material.intermediates, material.issuingRoot].map((c) => c.toString('pem') + '\n')),
       bundle: Object.freeze([...material.trustBundle]),
-      aki: ski ? new x509.AuthorityKeyIdentifierExtension(ski.keyId) : undefined,
+      leaf: createLeafSigner(material.signingCert, material.signingKey, material.signingKeyKind),
     };
   }
 
@@ -121,29 +120,12 @@ export class Issuer {
       });
     }
     const wanted = notBefore.getTime() + this.effectiveTtlMs(req.ttlMs);
-    const notAfter = new Date(Math.min(wanted, m.signingCert.notAfter.getTime()));
-    const extensions: x509.Extension[] = [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      // The subject is empty, so the SAN must be critical (RFC 5280 4.2.1.6), as in Istio's certs.
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id }], true),
-    ];
-    if (this.derived.aki) extensions.push(this.derived.aki);
-    const leaf = await x509.X509CertificateGenerator.create({
-      subject: '',
-      issuer: m.signingCert.subjectName,
-      notBefore,
-      notAfter,
-      publicKey: admitted.publicKey,
-      signingKey: m.signingKey,
-      signingAlgorithm: signingAlgorithmFor(m.signingKeyKind),
-      extensions,
-    });
-    const leafPem = leaf.toString('pem') + '\n';
+    const notAfter = new Date(Math.floor(Math.min(wanted, m.signingCert.notAfter.getTime()) / 1000) * 1000);
+    const leaf = this.derived.leaf.sign({ spki: admitted.spki, uri: id, notBefore, notAfter });
+    const leafPem = toPem(leaf.der);
     return {
       spiffeId: id,
-      serialNumber: leaf.serialNumber,
+      serialNumber: leaf.serialHex,
       notBefore,
       notAfter,
       leafPem,

@@ -100,6 +100,25 @@ describe('Issuer', () => {
     expect(leaf!.keyUsage).toEqual(expect.arrayContaining(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']));
   });
 
+  it('encodes leaves that @peculiar/x509 reads back with every extension as intended', async () => {
+    const out = await issuer.sign({ csr: await csrWith({}), identity: ID }, NOW);
+    const leaf = new x509.X509Certificate(out.leafPem);
+    expect(leaf.subject).toBe('');
+    expect(leaf.issuer).toBe(ca.signingCert.subject);
+    expect(leaf.serialNumber).toBe(out.serialNumber);
+    expect(leaf.notBefore.toISOString()).toBe(NOW.toISOString());
+    const bc = leaf.getExtension(x509.BasicConstraintsExtension)!;
+    expect([bc.ca, bc.critical]).toEqual([false, true]);
+    const ku = leaf.getExtension(x509.KeyUsagesExtension)!;
+    expect(ku.usages).toBe(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment);
+    expect(leaf.getExtension(x509.ExtendedKeyUsageExtension)!.usages).toEqual([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]);
+    const san = leaf.getExtension(x509.SubjectAlternativeNameExtension)!;
+    expect(san.critical).toBe(true);
+    expect(san.names.toJSON()).toEqual([{ type: 'url', value: SPIFFE }]);
+    expect(leaf.getExtension(x509.AuthorityKeyIdentifierExtension)!.keyId).toBe(ca.signingCert.getExtension(x509.SubjectKeyIdentifierExtension)!.keyId);
+    expect(await leaf.verify({ publicKey: ca.signingCert.publicKey, signatureOnly: true })).toBe(true);
+  });
+
   it('applies TTL from the injected clock: default 24h, clamped to min and max, never past the intermediate', async () => {
     const csr = await csrWith({});
     const d = await issuer.sign({ csr, identity: ID }, NOW);
