@@ -175,6 +175,37 @@ describe('Issuer', () => {
       expect(e.details.reason).toBe('csr_signature');
     });
 
+    it('mutated CSRs (500 random byte flips and truncations) are refused with a typed error, never a crash', async () => {
+      const good = Buffer.from(x509.PemConverter.decodeFirst(await createCsrPem(await generateWorkloadKey(), SPIFFE)));
+      let seed = 42;
+      const rnd = (n: number): number => {
+        seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+        return seed % n;
+      };
+      const reasons = new Set<string>();
+      for (let i = 0; i < 500; i++) {
+        const bad = Buffer.from(good);
+        if (i % 5 === 0) {
+          const cut = bad.subarray(0, rnd(bad.length));
+          bad.fill(0);
+          cut.copy(bad);
+        } else {
+          bad[rnd(bad.length)] ^= 1 << rnd(8);
+        }
+        const der = i % 5 === 0 ? bad.subarray(0, rnd(good.length)) : bad;
+        try {
+          await issuer.sign({ csr: x509.PemConverter.encode(der, 'CERTIFICATE REQUEST'), identity: ID }, NOW);
+          reasons.add('signed'); // a flip inside ignored bytes (e.g. the unused subject) that still verifies
+        } catch (e) {
+          expect(isWeftError(e)).toBe(true);
+          reasons.add(String((e as WeftError).details.reason));
+        }
+      }
+      expect([...reasons].every((r) => ['csr_malformed', 'csr_signature', 'csr_key_type', 'csr_weak_signature', 'csr_extra_san', 'csr_identity_mismatch', 'csr_is_ca', 'signed'].includes(r))).toBe(true);
+      expect(reasons.has('csr_signature')).toBe(true);
+      expect(reasons.has('csr_malformed')).toBe(true);
+    });
+
     it('garbage that is not a CSR', async () => {
       const e = await rejection(issuer.sign({ csr: '-----BEGIN CERTIFICATE REQUEST-----\nbm90IGEgY3Ny\n-----END CERTIFICATE REQUEST-----\n', identity: ID }, NOW));
       expect(e.code).toBe('WEFT_E_INVALID_INPUT');
