@@ -11,7 +11,7 @@
 // Everything here is pure apart from randomness: the clock comes in as `now`.
 import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
 import { WeftError } from '../errors/errors.js';
-import { exportPrivateKeyPem, importPrivateKeyPem, spkiOfPrivateKeyPem, type KeyKind } from './keys.js';
+import { exportPrivateKeyPem, importPrivateKeyPem, signingAlgorithmFor, spkiOfPrivateKeyPem, type KeyKind } from './keys.js';
 import { ECDSA_SHA256, generateP256, x509, type CryptoKey } from '../identity/x509.js';
 
 export const CA_SECRET_KEYS = Object.freeze({
@@ -293,4 +293,51 @@ function checkValidity(n: NodeX509, field: string, now: Date): void {
   if (n.validFromDate.getTime() > now.getTime()) {
     throw configError(`${field}: certificate ${n.subject} is not valid before ${n.validFromDate.toISOString()}`, { field });
   }
+}
+
+export interface ServingCertificate {
+  readonly keyPem: string;
+  /** Leaf, then intermediates; the root is in the trust bundle clients already hold. */
+  readonly certChainPem: string;
+  readonly notAfter: Date;
+}
+
+/**
+ * A TLS serving certificate for the CA's own gRPC port, signed by the current intermediate,
+ * so proxies verify the CA with the same trust bundle they use for peers and tokens never
+ * cross the network in plaintext.
+ */
+export async function issueServingCertificate(
+  m: CaMaterial,
+  opts: { now: Date; dnsNames: readonly string[]; ipAddresses?: readonly string[]; spiffeId?: string; ttlMs?: number },
+): Promise<ServingCertificate> {
+  if (opts.dnsNames.length === 0 && (opts.ipAddresses ?? []).length === 0) {
+    throw new WeftError('WEFT_E_INVALID_INPUT', 'a serving certificate needs at least one DNS name or IP address');
+  }
+  const keys = await generateP256(true);
+  const notAfter = new Date(Math.min(opts.now.getTime() + (opts.ttlMs ?? 30 * DAY_MS), m.signingCert.notAfter.getTime()));
+  const ski = m.signingCert.getExtension(x509.SubjectKeyIdentifierExtension);
+  const names = [
+    ...opts.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...(opts.ipAddresses ?? []).map((value) => ({ type: 'ip' as const, value })),
+    ...(opts.spiffeId ? [{ type: 'url' as const, value: opts.spiffeId }] : []),
+  ];
+  const cert = await x509.X509CertificateGenerator.create({
+    subject: '',
+    issuer: m.signingCert.subjectName,
+    notBefore: new Date(opts.now.getTime() - 60_000),
+    notAfter,
+    publicKey: keys.publicKey,
+    signingKey: m.signingKey,
+    signingAlgorithm: signingAlgorithmFor(m.signingKeyKind),
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(names, true),
+      ...(ski ? [new x509.AuthorityKeyIdentifierExtension(ski.keyId)] : []),
+    ],
+  });
+  const chain = [cert, m.signingCert, ...m.intermediates].map((c) => c.toString('pem') + '\n').join('');
+  return { keyPem: await exportPrivateKeyPem(keys.privateKey), certChainPem: chain, notAfter };
 }

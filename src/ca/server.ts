@@ -147,3 +147,8 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
       }),
   };
 }
+
+/** gRPC server credentials from a serving certificate (see issueServingCertificate). No client certs: callers authenticate with tokens. */
+export function caServerCredentials(serving: { keyPem: string; certChainPem: string }): grpc.ServerCredentials {
+  return grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.certChainPem) }], false);
+}

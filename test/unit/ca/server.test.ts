@@ -4,10 +4,10 @@ import { X509Certificate } from 'node:crypto';
 import type { V1TokenReview } from '@kubernetes/client-node';
 import { isWeftError } from '../../../src/errors/errors.js';
 import { silentLogger } from '../../../src/log/logger.js';
-import { createSelfSignedCa } from '../../../src/ca/authority.js';
+import { createSelfSignedCa, issueServingCertificate } from '../../../src/ca/authority.js';
 import { TokenReviewAuthenticator } from '../../../src/ca/authenticator.js';
 import { Issuer } from '../../../src/ca/issuer.js';
-import { startCaServer, type CaServer } from '../../../src/ca/server.js';
+import { caServerCredentials, startCaServer, type CaServer } from '../../../src/ca/server.js';
 import { GrpcCaClient } from '../../../src/identity/ca-client.js';
 import { createCsrPem, generateWorkloadKey } from '../../../src/identity/csr.js';
 import { verifyChain } from '../../../src/identity/chain.js';
@@ -97,6 +97,39 @@ describe('CA gRPC server', () => {
   it('INVALID_ARGUMENT for an oversized request and for garbage', async () => {
     expect((await statusOf(client('good').createCertificate('x'.repeat(9000), 0))).code).toBe('INVALID_ARGUMENT');
     expect((await statusOf(client('good').createCertificate('garbage', 0))).code).toBe('INVALID_ARGUMENT');
+  });
+});
+
+describe('CA gRPC server over TLS', () => {
+  it('serves with a certificate from its own intermediate; clients verify it with the trust bundle', async () => {
+    const now = new Date();
+    const ca = await createSelfSignedCa({ now, trustDomain: 'cluster.local' });
+    const serving = await issueServingCertificate(ca, { now, dnsNames: ['weft-ca.weft-system.svc'], spiffeId: 'spiffe://cluster.local/ns/weft-system/sa/weft-controlplane' });
+    const server = await startCaServer({
+      issuer: new Issuer(ca),
+      authenticator: new TableAuthenticator({ good: { namespace: 'shop', serviceAccount: 'cart' } }),
+      port: 0,
+      logger: silentLogger(),
+      credentials: caServerCredentials(serving),
+    });
+    const other = await createSelfSignedCa({ now, trustDomain: 'cluster.local' });
+    const mk = (opts: { root?: string; name?: string }): GrpcCaClient =>
+      new GrpcCaClient({ address: server.address, token: async () => 'good', deadlineMs: 3000, ...(opts.root ? { rootCertPem: opts.root } : {}), ...(opts.name ? { serverName: opts.name } : {}) });
+    const good = mk({ root: ca.trustBundle.join(''), name: 'weft-ca.weft-system.svc' });
+    const plaintext = mk({});
+    const wrongRoot = mk({ root: other.trustBundle.join(''), name: 'weft-ca.weft-system.svc' });
+    const wrongName = mk({ root: ca.trustBundle.join(''), name: 'evil.example.com' });
+    try {
+      const csr = await createCsrPem(await generateWorkloadKey());
+      const res = await good.createCertificate(csr, 600);
+      expect(verifyChain(res.certChain, res.trustBundle, new Date()).uris).toEqual(['spiffe://cluster.local/ns/shop/sa/cart']);
+      for (const c of [plaintext, wrongRoot, wrongName]) {
+        expect((await statusOf(c.createCertificate(csr, 600))).code).toBe('UNAVAILABLE');
+      }
+    } finally {
+      [good, plaintext, wrongRoot, wrongName].forEach((c) => c.close());
+      await server.close(0);
+    }
   });
 });
 
