@@ -274,3 +274,14 @@ export class CertAgent extends EventEmitter<CertAgentEvents> {
     };
   }
 }
+
+/** Prometheus lines for the proxy's admin port: seconds until the workload certificate expires. */
+export function workloadCertMetricsText(cert: WorkloadCertificate | undefined, nowMs: number): string {
+  const v = cert ? ((cert.notAfter.getTime() - nowMs) / 1000).toFixed(0) : '0';
+  return [
+    '# HELP weft_workload_cert_expiry_seconds Seconds until the workload certificate expires (0 when there is none).',
+    '# TYPE weft_workload_cert_expiry_seconds gauge',
+    `weft_workload_cert_expiry_seconds ${v}`,
+    '',
+  ].join('\n');
+}
