@@ -112,6 +112,15 @@ describe('CA with TokenReview (real API server)', () => {
     expect((await grpcStatus(dial(flipped).createCertificate(csr, 0))).status).toBe('UNAUTHENTICATED');
   });
 
+  it('a token whose ServiceAccount was deleted is UNAUTHENTICATED (a revoked token, like an expired one)', async () => {
+    await ns.clients.core.createNamespacedServiceAccount({ namespace: ns.name, body: { metadata: { name: 'doomed' } } });
+    const token = await tokenFor(ns, 'doomed', CA_TOKEN_AUDIENCE);
+    await ns.clients.core.deleteNamespacedServiceAccount({ name: 'doomed', namespace: ns.name });
+    const s = await grpcStatus(dial(token).createCertificate(await createCsrPem(await generateWorkloadKey()), 0));
+    expect(s.status).toBe('UNAUTHENTICATED');
+    expect(s.message).toMatch(/token rejected by TokenReview/);
+  });
+
   it('every CSR abuse case is rejected with the right status', async () => {
     const me = spiffeId(TD, ns.name, 'workload');
     const forgedDer = Buffer.from(x509.PemConverter.decodeFirst(await createCsrPem(await generateWorkloadKey())));
