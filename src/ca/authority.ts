@@ -341,3 +341,25 @@ export async function issueServingCertificate(
   const chain = [cert, m.signingCert, ...m.intermediates].map((c) => c.toString('pem') + '\n').join('');
   return { keyPem: await exportPrivateKeyPem(keys.privateKey), certChainPem: chain, notAfter };
 }
+
+/**
+ * A self-signed CA's intermediate is renewed when this fraction of its lifetime remains
+ * (a third: about four months of a one-year intermediate), long before leaves would have
+ * to be cut short. A plugged-in CA has no root key here; its owner renews it.
+ */
+export const INTERMEDIATE_RENEW_REMAINING = 1 / 3;
+
+export function intermediateRenewalDue(m: CaMaterial, now: Date, remaining = INTERMEDIATE_RENEW_REMAINING): boolean {
+  const nb = m.signingCert.notBefore.getTime();
+  const na = m.signingCert.notAfter.getTime();
+  return na - now.getTime() <= (na - nb) * remaining;
+}
+
+/** Signs a fresh intermediate under the same root. Leaves issued before keep verifying: same root. */
+export async function renewIntermediate(m: CaMaterial, opts: SelfSignedOptions): Promise<CaMaterial> {
+  if (!m.rootKey) {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'cannot renew the intermediate of a plugged-in CA (no root key); replace the cacerts Secret');
+  }
+  const inter = await createIntermediate({ cert: m.issuingRoot, key: m.rootKey }, opts);
+  return { ...m, signingCert: inter.cert, signingKey: inter.key, signingKeyKind: { type: 'ec', curve: 'prime256v1' }, intermediates: [] };
+}

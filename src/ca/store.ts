@@ -11,6 +11,8 @@ import {
   caFromSecret,
   caToSecret,
   createSelfSignedCa,
+  intermediateRenewalDue,
+  renewIntermediate,
   type CaMaterial,
   type SecretLike,
   type SelfSignedOptions,
@@ -62,7 +64,11 @@ export async function loadOrCreateCa(clients: Pick<KubeClients, 'core'>, opts: L
     return { material: await caFromSecret(user, opts.now), secretName: plugged, created: false };
   }
   const existing = await readSecret(clients, opts.namespace, own);
-  if (existing) return { material: await caFromSecret(existing, opts.now), secretName: own, created: false };
+  if (existing) {
+    const material = await caFromSecret(existing, opts.now);
+    if (!intermediateRenewalDue(material, opts.now)) return { material, secretName: own, created: false };
+    return { material: await renewStoredIntermediate(clients, opts, existing, material), secretName: own, created: false };
+  }
 
   const fresh = await createSelfSignedCa({ now: opts.now, trustDomain: opts.trustDomain, ...opts.selfSigned });
   const outcome = await writeCaSecret(clients, fresh, opts.namespace, own);
@@ -73,4 +79,25 @@ export async function loadOrCreateCa(clients: Pick<KubeClients, 'core'>, opts: L
   const winner = await readSecret(clients, opts.namespace, own);
   if (!winner) throw new WeftError('WEFT_E_UNAVAILABLE', `Secret ${opts.namespace}/${own} was created concurrently but cannot be read`);
   return { material: await caFromSecret(winner, opts.now), secretName: own, created: false };
+}
+
+/**
+ * Replaces the intermediate in Weft's own Secret, with the read resourceVersion as a
+ * precondition: if another replica renewed first (409), its Secret is read and used.
+ */
+async function renewStoredIntermediate(clients: Pick<KubeClients, 'core'>, opts: LoadCaOptions, secret: SecretLike, material: CaMaterial): Promise<CaMaterial> {
+  const name = secret.metadata?.name ?? SELF_SIGNED_CA_SECRET;
+  const renewed = await renewIntermediate(material, { now: opts.now, trustDomain: opts.trustDomain, ...opts.selfSigned });
+  const body = await caToSecret(renewed, name, opts.namespace);
+  body.metadata = { ...body.metadata, resourceVersion: (secret.metadata as { resourceVersion?: string } | undefined)?.resourceVersion };
+  try {
+    await clients.core.replaceNamespacedSecret({ name, namespace: opts.namespace, body: body as never }); // SecretLike is V1Secret's shape
+    opts.logger?.info({ secret: `${opts.namespace}/${name}`, notAfter: renewed.signingCert.notAfter.toISOString() }, 'renewed CA intermediate');
+    return renewed;
+  } catch (e) {
+    if (httpCode(e) !== 409) throw new WeftError('WEFT_E_UNAVAILABLE', `cannot update Secret ${opts.namespace}/${name}: ${errorMessage(e)}`, {}, { cause: e });
+    const winner = await readSecret(clients, opts.namespace, name);
+    if (!winner) throw new WeftError('WEFT_E_UNAVAILABLE', `Secret ${opts.namespace}/${name} disappeared during intermediate renewal`);
+    return caFromSecret(winner, opts.now);
+  }
 }

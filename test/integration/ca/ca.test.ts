@@ -5,11 +5,11 @@ import { webcrypto } from 'node:crypto';
 import { CA_TOKEN_AUDIENCE, spiffeId } from '../../../src/api/sidecar.js';
 import { isWeftError } from '../../../src/errors/errors.js';
 import { silentLogger } from '../../../src/log/logger.js';
-import { bundleHash, caFromSecret, type CaMaterial } from '../../../src/ca/authority.js';
+import { bundleHash, caFromSecret, createSelfSignedCa, type CaMaterial } from '../../../src/ca/authority.js';
 import { TokenReviewAuthenticator } from '../../../src/ca/authenticator.js';
 import { Issuer } from '../../../src/ca/issuer.js';
 import { startCaServer, type CaServer } from '../../../src/ca/server.js';
-import { loadOrCreateCa, readSecret } from '../../../src/ca/store.js';
+import { loadOrCreateCa, readSecret, writeCaSecret } from '../../../src/ca/store.js';
 import { GrpcCaClient } from '../../../src/identity/ca-client.js';
 import { createCsrPem, generateWorkloadKey } from '../../../src/identity/csr.js';
 import { verifyChain } from '../../../src/identity/chain.js';
@@ -154,5 +154,22 @@ describe('CA with TokenReview (real API server)', () => {
     // And it signs certificates that chain to the same root.
     const out = await new Issuer(back, { trustDomain: TD }).sign({ csr: await createCsrPem(await generateWorkloadKey()), identity: { namespace: ns.name, serviceAccount: 'workload' } }, new Date());
     expect(verifyChain(out.certChainPem, ca.trustBundle, new Date()).uris).toEqual([spiffeId(TD, ns.name, 'workload')]);
+  });
+
+  it('renews an ageing self-signed intermediate in the Secret, under the same root', async () => {
+    const DAY = 86400_000;
+    const aged = await createSelfSignedCa({ now: new Date(Date.now() - 300 * DAY), trustDomain: TD });
+    expect(await writeCaSecret(ns.clients, aged, ns.name, 'aged-ca')).toBe('created');
+    const oldLeaf = await new Issuer(aged, { trustDomain: TD }).sign({ csr: await createCsrPem(await generateWorkloadKey()), identity: { namespace: ns.name, serviceAccount: 'workload' } }, new Date());
+    const loaded = await loadOrCreateCa(ns.clients, { namespace: ns.name, trustDomain: TD, now: new Date(), selfSignedSecretName: 'aged-ca' });
+    expect(loaded.material.signingCert.serialNumber).not.toBe(aged.signingCert.serialNumber);
+    expect(loaded.material.signingCert.notAfter.getTime()).toBeGreaterThan(Date.now() + 300 * DAY);
+    expect(loaded.material.issuingRoot.toString('pem')).toBe(aged.issuingRoot.toString('pem'));
+    // Stored: the next start reads the renewed intermediate and does not renew again.
+    const again = await loadOrCreateCa(ns.clients, { namespace: ns.name, trustDomain: TD, now: new Date(), selfSignedSecretName: 'aged-ca' });
+    expect(again.material.signingCert.serialNumber).toBe(loaded.material.signingCert.serialNumber);
+    // Old and new leaves verify against the same, unchanged bundle.
+    const newLeaf = await new Issuer(again.material, { trustDomain: TD }).sign({ csr: await createCsrPem(await generateWorkloadKey()), identity: { namespace: ns.name, serviceAccount: 'workload' } }, new Date());
+    for (const leaf of [oldLeaf, newLeaf]) expect(() => verifyChain(leaf.certChainPem, aged.trustBundle, new Date())).not.toThrow();
   });
 });

@@ -8,6 +8,8 @@ import {
   createIntermediate,
   createRoot,
   createSelfSignedCa,
+  intermediateRenewalDue,
+  renewIntermediate,
   withTrustBundle,
   type CaMaterial,
   type SecretLike,
@@ -147,5 +149,21 @@ describe('CA material in a Secret', () => {
     expect(back.trustBundle).toHaveLength(2);
     expect(bundleHash(back.trustBundle)).toBe(bundleHash(both.trustBundle));
     expect(() => withTrustBundle(ca, [next.cert.toString('pem')])).toThrow(/must contain the root that issues/);
+  });
+
+  it('renews a self-signed intermediate when a third of its life remains; never a plugged-in one', async () => {
+    const DAY = 86400_000;
+    expect(intermediateRenewalDue(ca, new Date(NOW.getTime() + 200 * DAY))).toBe(false);
+    expect(intermediateRenewalDue(ca, new Date(NOW.getTime() + 250 * DAY))).toBe(true);
+    const later = new Date(NOW.getTime() + 250 * DAY);
+    const renewed = await renewIntermediate(ca, { now: later, trustDomain: TD });
+    expect(renewed.issuingRoot).toBe(ca.issuingRoot);
+    expect(renewed.signingCert.notAfter.getTime()).toBeGreaterThan(ca.signingCert.notAfter.getTime());
+    expect(intermediateRenewalDue(renewed, later)).toBe(false);
+    const key = await generateWorkloadKey();
+    const out = await new Issuer(renewed, { trustDomain: TD }).sign({ csr: await createCsrPem(key), identity: { namespace: 'a', serviceAccount: 'b' } }, later);
+    expect(() => verifyChain(out.certChainPem, ca.trustBundle, later)).not.toThrow();
+    const { rootKey: _drop, ...plugged } = ca;
+    await expect(renewIntermediate({ ...plugged, source: 'plugged-in' }, { now: later, trustDomain: TD })).rejects.toThrow(/plugged-in CA/);
   });
 });
