@@ -161,7 +161,8 @@ export async function admitCsr(csr: string | Uint8Array, expectedSpiffeId: strin
   }
   let verified: boolean;
   try {
-    verified = verify(hashName.replace('-', '').toLowerCase(), req.cri, ecSig ? { key, dsaEncoding: 'der' } : key, req.signature);
+    // DER-encoded ECDSA signatures are Node's default; passing the KeyObject bare skips option parsing.
+    verified = verify(hashName.replace('-', '').toLowerCase(), req.cri, key, req.signature);
   } catch {
     verified = false;
   }

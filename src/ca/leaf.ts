@@ -73,7 +73,7 @@ export function createLeafSigner(signingCert: x509.X509Certificate, signingKey: 
         spki,
         der.ctx(3, der.seq(staticExts, san), true),
       );
-      const sig = ec ? sign('sha256', tbs, { key, dsaEncoding: 'der' }) : sign('sha256', tbs, key);
+      const sig = sign('sha256', tbs, key); // ECDSA signatures come out DER-encoded, as X.509 wants
       return { der: der.seq(tbs, sigAlg, der.bitString(sig)), serialHex: serial.toString('hex') };
     },
   };
