@@ -1,6 +1,10 @@
 // Jest runs the compiled ES modules in dist/ (tsc is the only TypeScript compiler in the
 // build), in ESM mode via --experimental-vm-modules.
-const common = { testEnvironment: 'node', transform: {}, moduleFileExtensions: ['js', 'json'] };
+// roots: only dist/ is crawled, so etcd's .snap files under .cluster/ never look like Jest snapshots.
+const common = {
+  testEnvironment: 'node', transform: {}, moduleFileExtensions: ['js', 'json'],
+  roots: ['<rootDir>/dist'], modulePathIgnorePatterns: ['<rootDir>/.cluster/', '<rootDir>/.tools/'],
+};
 export default {
   // testTimeout is a global option in Jest (ignored inside projects): generous for cluster tests.
   testTimeout: 120000,
