@@ -1,0 +1,99 @@
+// HTTP debug endpoint of the control plane (node:http), for weftctl proxy-status/proxy-config:
+//   GET /debug/syncz              per connected proxy: versions sent and ACKed per type, last NACK
+//   GET /debug/configz?proxyID=X  the generated resources of node X, by type (no id: list of nodes)
+//   GET /debug/registryz          informer status and model counts
+//   GET /healthz                  200 once serving
+// Loopback by default; it exposes config, so it is never bound to a public address by us.
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../log/logger.js';
+import type { ControlPlane } from './controlplane.js';
+
+export interface DebugServer {
+  address: string;
+  close(): Promise<void>;
+}
+
+export interface DebugServerOptions {
+  controlPlane: ControlPlane;
+  host: string;
+  port: number;
+  logger: Logger;
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** Routes one request; exported for tests that do not want a socket. */
+export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: string): { status: number; body: unknown } {
+  if (method !== 'GET') return { status: 405, body: { error: 'only GET is supported' } };
+  const url = new URL(rawUrl, 'http://debug');
+  switch (url.pathname) {
+    case '/healthz':
+      return { status: 200, body: { ok: true } };
+    case '/debug/syncz': {
+      const st = cp.status();
+      return { status: 200, body: { pushes: st.pushes, lastPush: st.lastPush, proxies: st.proxies } };
+    }
+    case '/debug/configz': {
+      const id = url.searchParams.get('proxyID');
+      if (!id) return { status: 200, body: { proxies: cp.status().proxies.map((p) => ({ nodeId: p.nodeId, snapshot: p.snapshot })) } };
+      const dump = cp.configDump(id);
+      if (!dump) return { status: 404, body: { error: 'no config for this proxy', proxyID: id } };
+      return { status: 200, body: { proxyID: id, resources: dump } };
+    }
+    case '/debug/registryz': {
+      const st = cp.status();
+      const m = cp.source.model();
+      return {
+        status: 200,
+        body: {
+          synced: st.synced,
+          informers: st.informers,
+          model: {
+            services: m.services.length,
+            endpoints: m.endpoints.length,
+            virtualServices: m.virtualServices.length,
+            destinationRules: m.destinationRules.length,
+            gateways: m.gateways.length,
+            serviceEntries: m.serviceEntries.length,
+            peerAuthentications: m.peerAuthentications.length,
+            authorizationPolicies: m.authorizationPolicies.length,
+            requestAuthentications: m.requestAuthentications.length,
+          },
+          lastTranslateError: st.lastTranslateError,
+        },
+      };
+    }
+    default:
+      return { status: 404, body: { error: 'unknown path', paths: ['/healthz', '/debug/syncz', '/debug/configz', '/debug/registryz'] } };
+  }
+}
+
+export async function startDebugServer(opts: DebugServerOptions): Promise<DebugServer> {
+  const server = http.createServer((req, res) => {
+    try {
+      const r = handleDebugRequest(opts.controlPlane, req.method ?? 'GET', req.url ?? '/');
+      send(res, r.status, r.body);
+    } catch (e) {
+      opts.logger.error({ err: (e as Error).message }, 'debug request failed');
+      send(res, 500, { error: 'internal error' });
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const a = server.address() as AddressInfo;
+  return {
+    address: `${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
