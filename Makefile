@@ -9,7 +9,7 @@ export PATH := $(NODE_BIN):$(PATH)
 export npm_config_nodedir := $(abspath $(NODE_BIN)/..)
 export npm_config_update_notifier := false
 JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
-APT_PACKAGES := iptables iproute2 openssl jq util-linux
+APT_PACKAGES := iptables iproute2 openssl jq util-linux gcc libc6-dev
 
 .PHONY: help deps apt-deps build lint typecheck test test-unit test-integration test-e2e \
         cluster-bins cluster-up cluster-down demo bench kind-up image clean
@@ -28,8 +28,9 @@ node_modules/.package-lock.json: package-lock.json package.json
 
 deps: apt-deps node_modules/.package-lock.json ## install everything (Debian packages, npm packages)
 
-build: node_modules/.package-lock.json ## compile TypeScript to dist/
+build: node_modules/.package-lock.json ## compile TypeScript to dist/ and the SO_ORIGINAL_DST addon to build/
 	npx tsc -p tsconfig.json
+	bash native/build.sh
 
 typecheck: node_modules/.package-lock.json ## type-check without emitting
 	npx tsc -p tsconfig.json --noEmit

@@ -1,0 +1,57 @@
+// Proxy bootstrap from the environment the injector writes (src/api/sidecar.ts). Pure: the
+// caller passes the env; every missing or malformed value is a specific INVALID_CONFIG error.
+import { DEFAULT_TRUST_DOMAIN, PROXY_ENV, PROXY_PATHS, PROXY_PORTS } from '../api/sidecar.js';
+import { WeftError } from '../errors/errors.js';
+import { formatNodeId, type ProxyType } from '../envoy/node.js';
+
+export interface ProxyBootstrap {
+  mode: ProxyType;
+  nodeId: string;
+  podName: string;
+  namespace: string;
+  podIp: string;
+  serviceAccount: string;
+  xdsAddress: string;
+  caAddress?: string;
+  trustDomain: string;
+  logLevel: string;
+  caTokenFile: string;
+  trustBundleFile: string;
+  ports: { admin: number; health: number };
+  drainMs: number;
+}
+
+function need(env: Record<string, string | undefined>, name: string): string {
+  const v = env[name];
+  if (!v) throw new WeftError('WEFT_E_INVALID_CONFIG', 'required proxy environment variable is missing', { variable: name });
+  return v;
+}
+
+function hostPort(v: string, name: string): string {
+  if (!/^[^\s:]+:\d{1,5}$/.test(v) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(v)) {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'expected host:port', { variable: name, value: v });
+  }
+  return v;
+}
+
+export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: ProxyType): ProxyBootstrap {
+  const namespace = need(env, PROXY_ENV.podNamespace);
+  const podName = need(env, PROXY_ENV.podName);
+  const podIp = env[PROXY_ENV.podIp] ?? '127.0.0.1';
+  const trustDomain = env[PROXY_ENV.trustDomain] || DEFAULT_TRUST_DOMAIN;
+  const caAddress = env[PROXY_ENV.caAddress];
+  return {
+    mode,
+    nodeId: env[PROXY_ENV.nodeId] || formatNodeId({ type: mode, ip: podIp, podName, namespace, domain: trustDomain }),
+    podName, namespace, podIp,
+    serviceAccount: env[PROXY_ENV.serviceAccount] || 'default',
+    xdsAddress: hostPort(need(env, PROXY_ENV.xdsAddress), PROXY_ENV.xdsAddress),
+    ...(caAddress ? { caAddress: hostPort(caAddress, PROXY_ENV.caAddress) } : {}),
+    trustDomain,
+    logLevel: env[PROXY_ENV.logLevel] || 'info',
+    caTokenFile: PROXY_PATHS.caTokenFile,
+    trustBundleFile: PROXY_PATHS.trustBundleFile,
+    ports: { admin: PROXY_PORTS.admin, health: PROXY_PORTS.health },
+    drainMs: 5000,
+  };
+}

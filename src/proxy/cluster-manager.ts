@@ -1,0 +1,160 @@
+// Runtime state per upstream cluster: hosts (kept across config updates by address so
+// outlier and load state survive), balancer, circuit breaker, outlier detector, and the
+// upstream connection pools (HTTP/1 keep-alive agents, HTTP/2 sessions).
+import http from 'node:http';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import net from 'node:net';
+import type { Cluster, Endpoint, ProxyConfig } from './config/model.js';
+import { makeBalancer, type Balancer } from './balance/balancers.js';
+import { Host } from './balance/host.js';
+import { CircuitBreaker } from './resilience/circuit-breaker.js';
+import { OutlierDetector } from './resilience/outlier.js';
+import { checkPeerIdentity, type TlsIdentity } from './tls.js';
+
+export interface ClusterDeps {
+  now: () => number;
+  rand: () => number;
+  /** Workload identity for clusters whose transport socket is TLS; undefined = no mTLS available. */
+  identity?: () => TlsIdentity | undefined;
+}
+
+/** Idle keep-alive sockets are closed before a typical upstream's 5 s keep-alive timeout. */
+const IDLE_SOCKET_MS = 4000;
+
+export class ClusterState {
+  hosts: Host[] = [];
+  balancer: Balancer;
+  readonly breaker: CircuitBreaker;
+  outlier?: OutlierDetector;
+  private sweepTimer?: NodeJS.Timeout;
+  private readonly agents = new Map<string, http.Agent>();
+  private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+
+  constructor(public cluster: Cluster, private readonly deps: ClusterDeps) {
+    this.breaker = new CircuitBreaker(cluster.circuitBreakers);
+    this.balancer = makeBalancer(cluster.lbPolicy, [], deps.rand);
+    this.configure(cluster);
+  }
+
+  configure(cluster: Cluster): void {
+    this.cluster = cluster;
+    this.breaker.limits = cluster.circuitBreakers;
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    if (cluster.outlier) {
+      this.outlier = new OutlierDetector(cluster.outlier, () => this.hosts);
+      const od = this.outlier;
+      this.sweepTimer = setInterval(() => od.sweep(this.deps.now()), cluster.outlier.intervalMs);
+      this.sweepTimer.unref();
+    } else {
+      this.outlier = undefined;
+    }
+    this.balancer = makeBalancer(cluster.lbPolicy, this.hosts, this.deps.rand);
+  }
+
+  setEndpoints(eps: Endpoint[]): void {
+    const old = new Map(this.hosts.map((h) => [h.key, h]));
+    this.hosts = eps.map((e) => {
+      const prev = old.get(`${e.address}:${e.port}`);
+      if (!prev) return new Host(e);
+      prev.endpoint = e; // same object: in-flight requests still hold it
+      return prev;
+    });
+    const keep = new Set(this.hosts.map((h) => h.key));
+    for (const [k, a] of this.agents) if (!keep.has(k)) { a.destroy(); this.agents.delete(k); }
+    for (const [k, s] of this.sessions) if (!keep.has(k)) { s.close(); this.sessions.delete(k); }
+    this.balancer = makeBalancer(this.cluster.lbPolicy, this.hosts, this.deps.rand);
+  }
+
+  /** The HTTP/1 keep-alive agent for a host (TLS-originating when the cluster says so). */
+  agentFor(host: Host): http.Agent {
+    let a = this.agents.get(host.key);
+    if (!a) {
+      const bind = this.cluster.bindAddress;
+      a = new http.Agent({
+        keepAlive: true, maxSockets: this.cluster.circuitBreakers.maxConnections, timeout: IDLE_SOCKET_MS, scheduling: 'lifo',
+        ...(bind ? { localAddress: bind } : {}),
+      } as http.AgentOptions);
+      if (this.cluster.tls) {
+        const tlsCfg = this.cluster.tls;
+        const identity = this.deps.identity;
+        // Dial TLS ourselves so every new connection picks up the current (rotated) context.
+        (a as unknown as { createConnection: (o: net.NetConnectOpts) => net.Socket }).createConnection = (o) => {
+          const id = identity?.();
+          const opts = o as net.TcpNetConnectOpts;
+          return tls.connect({
+            host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni,
+            ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+            ALPNProtocols: tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['http/1.1'],
+            checkServerIdentity: (_h, cert) => checkPeerIdentity(cert, tlsCfg.expectedSans),
+          });
+        };
+      }
+      this.agents.set(host.key, a);
+    }
+    return a;
+  }
+
+  /** A live HTTP/2 session to a host, opened on demand. */
+  sessionFor(host: Host): http2.ClientHttp2Session {
+    const cur = this.sessions.get(host.key);
+    if (cur && !cur.closed && !cur.destroyed) return cur;
+    const { address, port } = host.endpoint;
+    const tlsCfg = this.cluster.tls;
+    const id = this.deps.identity?.();
+    const s = tlsCfg
+      ? http2.connect(`https://${address}:${port}`, {
+        secureContext: id?.secureContext, servername: tlsCfg.sni, ALPNProtocols: ['h2'],
+        checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => checkPeerIdentity(cert, tlsCfg.expectedSans),
+      } as http2.SecureClientSessionOptions)
+      : http2.connect(`http://${address}:${port}`);
+    s.on('error', () => { /* surfaced on the streams; the session is dropped below */ });
+    s.on('close', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });
+    s.on('goaway', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });
+    s.unref();
+    this.sessions.set(host.key, s);
+    return s;
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const a of this.agents.values()) a.destroy();
+    for (const s of this.sessions.values()) s.destroy();
+    this.agents.clear();
+    this.sessions.clear();
+  }
+}
+
+export class ClusterManager {
+  private readonly states = new Map<string, ClusterState>();
+
+  constructor(private readonly deps: ClusterDeps) {}
+
+  get(name: string): ClusterState | undefined {
+    return this.states.get(name);
+  }
+
+  names(): string[] {
+    return [...this.states.keys()];
+  }
+
+  /** Reconcile with a new config: add, update (keeping host state) and remove clusters. */
+  update(cfg: ProxyConfig): void {
+    for (const [name, c] of cfg.clusters) {
+      let st = this.states.get(name);
+      if (!st) { st = new ClusterState(c, this.deps); this.states.set(name, st); }
+      else if (st.cluster !== c) st.configure(c);
+      const eps = c.staticEndpoints ?? cfg.endpoints.get(c.edsServiceName ?? name) ?? [];
+      st.setEndpoints(eps);
+    }
+    for (const [name, st] of this.states) {
+      if (!cfg.clusters.has(name)) { st.close(); this.states.delete(name); }
+    }
+  }
+
+  close(): void {
+    for (const st of this.states.values()) st.close();
+    this.states.clear();
+  }
+}

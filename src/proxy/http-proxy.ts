@@ -1,0 +1,410 @@
+// HTTP/1.1 request forwarding: route -> cluster -> balance -> attempts with retries and
+// timeouts -> response with header mutations. Upstream connections come from per-host
+// keep-alive pools. WebSocket (and other Upgrade) requests are spliced as raw streams.
+import http from 'node:http';
+import net from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log/logger.js';
+import type { ForwardAction, Route, RouteTable } from './config/model.js';
+import { TokenBucket } from './resilience/token-bucket.js';
+import {
+  mutateRequestHeaders, mutateResponseHeaders, pickCluster, redirectLocation, rewritePath, routeRequest,
+  type HeaderBag, type RequestView, type RouteResult,
+} from './route/router.js';
+import type { ClusterManager, ClusterState } from './cluster-manager.js';
+import type { Host } from './balance/host.js';
+import { fnv1a } from './balance/host.js';
+import { isRetriable, outcomeStatus, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
+import { classifyStatus } from './resilience/outlier.js';
+import type { Stats } from './stats.js';
+
+/** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
+const REPLAY_LIMIT = 1024 * 1024;
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'upgrade', 'trailer', 'http2-settings'];
+const HOP_SET: ReadonlySet<string> = new Set(HOP_BY_HOP);
+
+export interface HttpProxyDeps {
+  clusters: ClusterManager;
+  stats: Stats;
+  logger: Logger;
+  now: () => number;
+  rand: () => number;
+  /** JSON lines access log (Envoy-like fields); off when undefined. */
+  accessLog?: Logger;
+}
+
+export interface HttpContext {
+  routes: () => RouteTable | undefined;
+  direction: 'inbound' | 'outbound';
+  scheme: 'http' | 'https';
+  /** Sanitised x-forwarded-client-cert for mTLS peers; client-sent values are always dropped. */
+  peerIdentity?: (req: http.IncomingMessage) => string | undefined;
+}
+
+export function requestView(req: http.IncomingMessage): RequestView {
+  const h = req.headers;
+  return {
+    authority: h.host ?? '',
+    path: req.url ?? '/',
+    method: req.method ?? 'GET',
+    header: (n) => {
+      const v = h[n];
+      return Array.isArray(v) ? v.join(',') : v;
+    },
+  };
+}
+
+export function stripHopByHop(h: HeaderBag): void {
+  const conn = h.connection;
+  if (typeof conn === 'string') for (const n of conn.split(',')) delete h[n.trim().toLowerCase()];
+  for (const n of HOP_BY_HOP) if (h[n] !== undefined) delete h[n];
+}
+
+/** Copy of node's header object without hop-by-hop headers, in one pass (no deletes: keeps the object fast). */
+export function copyEndToEnd(src: http.IncomingHttpHeaders): HeaderBag {
+  const out: HeaderBag = {};
+  const conn = src.connection;
+  const extra = typeof conn === 'string' && conn !== 'keep-alive' && conn !== 'close'
+    ? new Set(conn.split(',').map((n) => n.trim().toLowerCase())) : undefined;
+  for (const k in src) {
+    if (HOP_SET.has(k) || extra?.has(k)) continue;
+    out[k] = src[k];
+  }
+  return out;
+}
+
+function localReply(res: http.ServerResponse, status: number, flag: string, body: string, extra: Record<string, string> = {}): void {
+  if (res.headersSent) { res.destroy(); return; }
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), 'x-weft-response-flags': flag, ...extra });
+  res.end(body);
+}
+
+interface Attempt { outcome: AttemptOutcome; res?: http.IncomingMessage; host?: Host; reusedSocket?: boolean }
+
+export class HttpProxy {
+  /** Token buckets per route object; a config update starts fresh buckets. */
+  private readonly buckets = new WeakMap<Route, TokenBucket>();
+
+  constructor(private readonly deps: HttpProxyDeps) {}
+
+  private bucketFor(route: Route): TokenBucket {
+    let b = this.buckets.get(route);
+    if (!b) { b = new TokenBucket(route.rateLimit!, this.deps.now()); this.buckets.set(route, b); }
+    return b;
+  }
+
+  /** Entry point for one downstream request. Never throws; every failure becomes a local reply. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
+    const start = this.deps.now();
+    const finish = (cluster: string, status: number, flags: string): void => {
+      const durationMs = this.deps.now() - start;
+      this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
+      this.deps.accessLog?.info({
+        method: req.method, path: req.url, authority: req.headers.host, status, flags, cluster, durationMs,
+        requestId: req.headers['x-request-id'], downstream: req.socket.remoteAddress, direction: ctx.direction,
+      }, 'access');
+    };
+    const table = ctx.routes();
+    const rr = table ? routeRequest(table, requestView(req)) : undefined;
+    if (!table || !rr) {
+      req.resume();
+      localReply(res, 404, 'NR', 'no route\n');
+      finish('unknown', 404, 'NR');
+      return;
+    }
+    const action = rr.route.action;
+    if (action.kind === 'direct') {
+      req.resume();
+      res.writeHead(action.status, { 'content-length': Buffer.byteLength(action.body) });
+      res.end(action.body);
+      finish('direct', action.status, '-');
+      return;
+    }
+    if (action.kind === 'redirect') {
+      req.resume();
+      const location = redirectLocation(rr.route, action, { scheme: ctx.scheme, authority: req.headers.host ?? '', path: req.url ?? '/' });
+      res.writeHead(action.status, { location, 'content-length': 0 });
+      res.end();
+      finish('redirect', action.status, '-');
+      return;
+    }
+    if (rr.route.rateLimit && !this.bucketFor(rr.route).tryTake(this.deps.now())) {
+      req.resume();
+      localReply(res, 429, 'RL', 'local_rate_limited\n', { 'x-local-rate-limit': 'true' });
+      finish('ratelimit', 429, 'RL');
+      return;
+    }
+    const fault = rr.route.fault;
+    if (fault) {
+      if (fault.abort && this.deps.rand() < fault.abort.fraction) {
+        req.resume();
+        const extra: Record<string, string> = fault.abort.grpcStatus !== undefined ? { 'grpc-status': String(fault.abort.grpcStatus) } : {};
+        localReply(res, fault.abort.status, 'FI', 'fault filter abort\n', extra);
+        finish('fault', fault.abort.status, 'FI');
+        return;
+      }
+      if (fault.delay && this.deps.rand() < fault.delay.fraction) {
+        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish), fault.delay.ms);
+        res.once('close', () => clearTimeout(t));
+        return;
+      }
+    }
+    this.forward(req, res, ctx, table, rr, action, finish);
+  }
+
+  private forward(
+    req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext, table: RouteTable, rr: RouteResult,
+    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void,
+  ): void {
+    const clusterName = pickCluster(action, this.deps.rand());
+    const cs = this.deps.clusters.get(clusterName);
+    if (!cs) {
+      req.resume();
+      localReply(res, 503, 'NC', 'no cluster\n');
+      finish(clusterName, 503, 'NC');
+      return;
+    }
+    const cb = cs.breaker;
+    const limits = cs.cluster.circuitBreakers;
+    // HTTP/1 upstreams carry one request per connection: beyond max_connections requests
+    // queue as pending, and beyond max_pending_requests they overflow.
+    if (cb.requests >= limits.maxRequests || cb.requests >= limits.maxConnections + limits.maxPendingRequests || !cb.tryRequest()) {
+      req.resume();
+      localReply(res, 503, 'UO', 'upstream overflow\n', { 'x-envoy-overloaded': 'true' });
+      finish(clusterName, 503, 'UO');
+      return;
+    }
+
+    const headers = copyEndToEnd(req.headers);
+    mutateRequestHeaders(headers, table, rr);
+    delete headers['x-forwarded-client-cert'];
+    const xfcc = ctx.peerIdentity?.(req);
+    if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
+    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
+    if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = ctx.scheme;
+    if (action.hostRewrite) headers.host = action.hostRewrite;
+    const path = rewritePath(rr.route, action, req.url ?? '/');
+    const method = req.method ?? 'GET';
+
+    const retry = action.retry;
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    const declared = Number(req.headers['content-length'] ?? 'NaN');
+    const replayable = !hasBody || (Number.isFinite(declared) && declared <= REPLAY_LIMIT);
+    const wantReplay = hasBody && replayable && ((retry && retry.numRetries > 0) || action.mirrors.length > 0);
+
+    const hash = action.hashPolicy.length > 0 ? requestHash(action, req) : undefined;
+    let done = false;
+    let current: http.ClientRequest | undefined;
+    let overallTimer: NodeJS.Timeout | undefined;
+    const release = (): void => { cb.releaseRequest(); clearTimeout(overallTimer); };
+
+    res.on('close', () => {
+      if (!res.writableFinished && !done) {
+        done = true;
+        current?.destroy();
+        release();
+        finish(clusterName, 0, 'DC');
+      }
+    });
+    if (action.timeoutMs > 0) {
+      overallTimer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        current?.destroy();
+        release();
+        localReply(res, 504, 'UT', 'upstream request timeout\n');
+        finish(clusterName, 504, 'UT');
+      }, action.timeoutMs);
+    }
+
+    const run = (body: Buffer | undefined): void => {
+      for (const m of action.mirrors) if (this.deps.rand() < m.fraction) this.mirror(m.cluster, method, path, headers, body);
+      const tried = new Set<string>();
+      let retriesLeft = retry?.numRetries ?? 0;
+      let retryNumber = 0;
+      let staleRetried = false;
+      const attemptOnce = (freshRetry: boolean): void => {
+        if (done) return;
+        const host = cs.balancer.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined });
+        if (!host) {
+          done = true; release();
+          localReply(res, 503, 'UH', 'no healthy upstream\n');
+          finish(clusterName, 503, 'UH');
+          return;
+        }
+        tried.add(host.key);
+        this.attempt(cs, host, method, path, headers, body, body ? undefined : req, retry?.perTryTimeoutMs ?? 0, (a, reqRef) => {
+          current = reqRef;
+          return a;
+        }).then((a) => {
+          if (done) { a.res?.resume(); return; }
+          const canReplay = body !== undefined || !hasBody;
+          if (a.outcome.kind === 'reset' && a.reusedSocket && canReplay && !staleRetried) {
+            // The pooled keep-alive connection was closed by the upstream as we reused it:
+            // not the host's fault and nothing was processed, so try once more on a fresh one.
+            staleRetried = true;
+            attemptOnce(false);
+            return;
+          }
+          this.recordOutlier(cs, host, a.outcome);
+          if (retry && retriesLeft > 0 && canReplay && isRetriable(retry, a.outcome)) {
+            if (cb.tryRetry()) {
+              retriesLeft--;
+              a.res?.resume();
+              const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
+              setTimeout(() => { cb.releaseRetry(); attemptOnce(true); }, delay);
+              return;
+            }
+          }
+          done = true;
+          if (a.res) {
+            this.respond(res, a.res, table, rr, () => { release(); finish(clusterName, a.res!.statusCode ?? 0, '-'); });
+          } else {
+            release();
+            const { status, flag } = outcomeStatus(a.outcome);
+            const f = retryNumber > 0 && retry ? `${flag},URX` : flag;
+            localReply(res, status, f, 'upstream connect error or disconnect/reset before headers\n');
+            finish(clusterName, status, f);
+          }
+        }, (e: unknown) => {
+          this.deps.logger.error({ err: e }, 'proxy attempt failed unexpectedly');
+          if (!done) { done = true; release(); localReply(res, 500, 'DPE', 'internal proxy error\n'); finish(clusterName, 500, 'DPE'); }
+        });
+        void freshRetry;
+      };
+      attemptOnce(false);
+    };
+
+    if (wantReplay) {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (c: Buffer) => { size += c.length; if (size <= REPLAY_LIMIT) chunks.push(c); });
+      req.on('end', () => run(Buffer.concat(chunks)));
+      req.on('error', () => { if (!done) { done = true; release(); finish(clusterName, 0, 'DC'); } });
+    } else {
+      run(hasBody ? undefined : Buffer.alloc(0));
+    }
+  }
+
+  private attempt(
+    cs: ClusterState, host: Host, method: string, path: string, headers: HeaderBag, body: Buffer | undefined,
+    stream: http.IncomingMessage | undefined, perTryMs: number,
+    track: (a: Attempt, r: http.ClientRequest) => Attempt,
+  ): Promise<Attempt> {
+    return new Promise((resolve) => {
+      host.active++;
+      let settled = false;
+      let connected = false;
+      let reused = false;
+      let timer: NodeJS.Timeout | undefined;
+      let connectTimer: NodeJS.Timeout | undefined;
+      const settle = (a: Attempt): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer); clearTimeout(connectTimer);
+        if (a.res) a.res.once('close', () => host.active--); else host.active--;
+        resolve(a);
+      };
+      const ureq = http.request({
+        host: host.endpoint.address, port: host.endpoint.port, method, path, headers: headers as http.OutgoingHttpHeaders,
+        agent: cs.agentFor(host), setHost: false,
+      });
+      track({ outcome: { kind: 'reset' } }, ureq);
+      ureq.on('socket', (s) => {
+        if (!s.connecting) { connected = true; reused = true; return; }
+        connectTimer = setTimeout(() => { ureq.destroy(); settle({ outcome: { kind: 'connect-failure' }, host }); }, cs.cluster.connectTimeoutMs);
+        s.once('connect', () => { connected = true; clearTimeout(connectTimer); });
+        s.once('secureConnect', () => { connected = true; });
+      });
+      ureq.on('response', (ures) => {
+        const g = ures.headers['grpc-status'];
+        settle({ outcome: { kind: 'response', status: ures.statusCode ?? 502, ...(g !== undefined ? { grpcStatus: Number(g) } : {}) }, res: ures, host });
+      });
+      ureq.on('error', () => settle({ outcome: { kind: connected ? 'reset' : 'connect-failure' }, host, reusedSocket: reused }));
+      if (perTryMs > 0) timer = setTimeout(() => { ureq.destroy(); settle({ outcome: { kind: 'per-try-timeout' }, host }); }, perTryMs);
+      if (body !== undefined) ureq.end(body);
+      else if (stream) stream.pipe(ureq);
+      else ureq.end();
+    });
+  }
+
+  private recordOutlier(cs: ClusterState, host: Host, o: AttemptOutcome): void {
+    if (!cs.outlier) return;
+    const now = this.deps.now();
+    if (o.kind === 'response') cs.outlier.record(host, classifyStatus(o.status), now);
+    else if (o.kind !== 'overflow') cs.outlier.record(host, 'local-failure', now);
+  }
+
+  private respond(res: http.ServerResponse, ures: http.IncomingMessage, table: RouteTable, rr: RouteResult, onEnd: () => void): void {
+    const h = copyEndToEnd(ures.headers);
+    mutateResponseHeaders(h, table, rr);
+    res.writeHead(ures.statusCode ?? 502, h as http.OutgoingHttpHeaders);
+    ures.pipe(res);
+    let ended = false;
+    const end = (): void => { if (!ended) { ended = true; onEnd(); } };
+    res.once('finish', end);
+    ures.once('error', () => { res.destroy(); end(); });
+    res.once('close', () => { if (!ures.complete) ures.destroy(); end(); });
+  }
+
+  /** Fire-and-forget shadow copy; Envoy appends "-shadow" to the authority. */
+  private mirror(cluster: string, method: string, path: string, headers: HeaderBag, body: Buffer | undefined): void {
+    const cs = this.deps.clusters.get(cluster);
+    const host = cs?.balancer.pick({ now: this.deps.now() });
+    if (!cs || !host) return;
+    const h: HeaderBag = { ...headers, host: `${String(headers.host ?? '')}-shadow` };
+    const r = http.request({ host: host.endpoint.address, port: host.endpoint.port, method, path, headers: h as http.OutgoingHttpHeaders, agent: cs.agentFor(host), setHost: false });
+    r.on('response', (x) => x.resume());
+    r.on('error', () => { /* shadow traffic never affects the real request */ });
+    r.setTimeout(10_000, () => r.destroy());
+    r.end(body);
+  }
+
+  /** WebSocket and other Upgrade requests: route, then splice raw bytes both ways. */
+  handleUpgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, ctx: HttpContext): void {
+    const table = ctx.routes();
+    const rr = table ? routeRequest(table, requestView(req)) : undefined;
+    const fail = (status: number, text: string): void => {
+      socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+    };
+    if (!table || !rr || rr.route.action.kind !== 'forward') { fail(404, 'Not Found'); return; }
+    const action = rr.route.action;
+    const cs = this.deps.clusters.get(pickCluster(action, this.deps.rand()));
+    const host = cs?.balancer.pick({ now: this.deps.now() });
+    if (!cs || !host) { fail(503, 'Service Unavailable'); return; }
+    const headers: HeaderBag = { ...req.headers };
+    mutateRequestHeaders(headers, table, rr);
+    if (action.hostRewrite) headers.host = action.hostRewrite;
+    const path = rewritePath(rr.route, action, req.url ?? '/');
+    const up = net.connect({ host: host.endpoint.address, port: host.endpoint.port, ...(cs.cluster.bindAddress ? { localAddress: cs.cluster.bindAddress } : {}) });
+    up.setNoDelay(true);
+    let head1 = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
+    for (const [k, v] of Object.entries(headers)) {
+      if (v === undefined) continue;
+      for (const one of Array.isArray(v) ? v : [v]) head1 += `${k}: ${one}\r\n`;
+    }
+    up.write(head1 + '\r\n');
+    if (head.length > 0) up.write(head);
+    up.pipe(socket).pipe(up);
+    up.on('error', () => socket.destroy());
+    socket.on('error', () => up.destroy());
+    socket.on('close', () => up.destroy());
+    up.on('close', () => socket.destroy());
+  }
+}
+
+function requestHash(action: ForwardAction, req: http.IncomingMessage): number | undefined {
+  for (const p of action.hashPolicy) {
+    if (p.kind === 'header') {
+      const v = req.headers[p.name];
+      if (v !== undefined) return fnv1a(Array.isArray(v) ? v.join(',') : v);
+    } else if (p.kind === 'cookie') {
+      const m = (req.headers.cookie ?? '').split(/;\s*/).find((c) => c.startsWith(`${p.name}=`));
+      if (m) return fnv1a(m.slice(p.name.length + 1));
+    } else if (req.socket.remoteAddress) {
+      return fnv1a(req.socket.remoteAddress);
+    }
+  }
+  return undefined;
+}

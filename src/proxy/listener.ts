@@ -1,0 +1,270 @@
+// One bound listener: accept -> (original destination hand-off) -> detect -> pick filter
+// chain -> TLS termination -> HTTP/1, HTTP/2 or TCP. Every socket error ends in a clean
+// close of that connection; nothing here may throw into the event loop.
+import net from 'node:net';
+import http from 'node:http';
+import http2 from 'node:http2';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '../log/logger.js';
+import type { FilterChain, Listener, ProxyConfig, RouteTable } from './config/model.js';
+import { detectProtocol, MAX_DETECT_BYTES, type Detected } from './detect.js';
+import { needsDetection, selectFilterChain } from './filter-chain.js';
+import type { HttpContext, HttpProxy } from './http-proxy.js';
+import type { H2Proxy } from './h2-proxy.js';
+import type { TcpProxy } from './tcp-proxy.js';
+import { checkPeerIdentity, peerUris, type TlsIdentity } from './tls.js';
+import { originalDst, type OrigDst } from './orig-dst.js';
+import { ReplaySocket } from './replay-socket.js';
+
+export interface ListenerDeps {
+  config: () => ProxyConfig;
+  http: HttpProxy;
+  h2: H2Proxy;
+  tcp: TcpProxy;
+  identity: () => TlsIdentity | undefined;
+  logger: Logger;
+  origDst: (s: net.Socket) => OrigDst;
+}
+
+interface ConnCtx { http: HttpContext; chain: FilterChain }
+
+const HEADERS_TIMEOUT_MS = 10_000; // slowloris: the whole header block must arrive within this
+
+export class ListenerRuntime {
+  readonly server: net.Server;
+  private readonly h1: http.Server;
+  private readonly h2s: http2.Http2Server;
+  private readonly ctxs = new WeakMap<object, ConnCtx>();
+  private readonly sockets = new Set<net.Socket>();
+  private pendingH2: ConnCtx | undefined;
+  private draining = false;
+  private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
+  private readonly h2Prefix = new WeakMap<net.Socket, Buffer>();
+
+  constructor(public name: string, private readonly deps: ListenerDeps, maxHeaderBytes = 60 * 1024, headersTimeoutMs = HEADERS_TIMEOUT_MS) {
+    this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    this.server.on('error', (err) => deps.logger.error({ err, listener: name }, 'listener error'));
+    this.h1 = http.createServer({
+      maxHeaderSize: maxHeaderBytes, headersTimeout: headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 60_000,
+      // Node checks header deadlines on this interval (default 30 s); keep it well under the timeout.
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 2))),
+    });
+    this.h1.maxHeadersCount = 100;
+    // This server never listens (connections are handed to it), and Node only starts its
+    // header/request deadline checks on 'listening': start them now, or slowloris wins.
+    this.h1.emit('listening');
+    this.h1.on('request', (req, res) => {
+      const c = this.ctxs.get(req.socket);
+      if (!c) { res.destroy(); return; }
+      if (this.draining) res.shouldKeepAlive = false; // finish this one, then close the connection
+      deps.http.handle(req, res, c.http);
+    });
+    this.h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const c = this.ctxs.get(req.socket);
+      if (!c) { socket.destroy(); return; }
+      deps.http.handleUpgrade(req, socket, head, c.http);
+    });
+    this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large'
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      if ((socket as net.Socket).writable && !(socket as net.Socket).writableEnded) {
+        socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
+      } else socket.destroy();
+    });
+    this.h2s = http2.createServer({ maxSessionMemory: 10, maxHeaderListPairs: 128, settings: { maxConcurrentStreams: 256, maxHeaderListSize: maxHeaderBytes } });
+    this.h2s.on('stream', (stream, headers) => {
+      const c = stream.session ? this.ctxs.get(stream.session) : undefined;
+      if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
+      deps.h2.handle(stream, headers, { routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme });
+    });
+    this.h2s.on('sessionError', () => { /* the session is torn down; nothing else to do */ });
+    this.h2s.on('session', (session) => {
+      // 'session' fires synchronously inside emit('connection'), so the pending context is this one's.
+      if (this.pendingH2) { this.ctxs.set(session, this.pendingH2); this.pendingH2 = undefined; }
+      session.on('error', () => { /* e.g. protocol errors from garbage frames */ });
+      this.h2Sessions.add(session);
+      session.on('close', () => this.h2Sessions.delete(session));
+      if (this.draining) session.close();
+    });
+  }
+
+  listen(address: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: address, port }, () => {
+        this.server.off('error', reject);
+        resolve((this.server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  /** Graceful drain: stop accepting, close idle keep-alive connections, GOAWAY HTTP/2. */
+  startDrain(): Promise<void> {
+    this.draining = true;
+    const closed = this.stopAccepting();
+    this.h1.closeIdleConnections();
+    for (const s of this.h2Sessions) s.close(); // GOAWAY; in-flight streams finish
+    return closed;
+  }
+
+  /** Stop accepting; existing connections finish (drain) until `close` destroys them. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => { this.h1.close(); resolve(); }));
+  }
+
+  destroyConnections(): void {
+    for (const s of this.sockets) s.destroy();
+    this.h1.closeAllConnections();
+  }
+
+  get connectionCount(): number {
+    return this.sockets.size;
+  }
+
+  private listenerModel(): Listener | undefined {
+    return this.deps.config().listeners.get(this.name);
+  }
+
+  private accept(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    const own = this.listenerModel();
+    if (!own) { socket.destroy(); return; }
+    let l = own;
+    let dstPort = socket.localPort ?? 0;
+    if (own.useOriginalDst) {
+      // Capture listener: hand off to the listener for the original destination, as
+      // Envoy's virtual outbound/inbound listeners do; else use our own chains.
+      const dst = this.deps.origDst(socket);
+      dstPort = dst.port;
+      const cfg = this.deps.config();
+      const target = cfg.listeners.get(`${dst.address}_${dst.port}`) ?? cfg.listeners.get(`0.0.0.0_${dst.port}`);
+      if (target && target !== own) l = target;
+    }
+    if (!needsDetection(l)) {
+      const chain = selectFilterChain(l, { dstPort, transport: 'raw_buffer', alpn: [] });
+      this.dispatch(socket, l, chain, { kind: 'tcp' });
+      return;
+    }
+    this.detect(socket, l.detectTimeoutMs, (d) => {
+      const facts = d.kind === 'tls'
+        ? { dstPort, transport: 'tls' as const, alpn: d.alpn, ...(d.sni ? { sni: d.sni } : {}) }
+        : { dstPort, transport: 'raw_buffer' as const, alpn: d.kind === 'http1' ? ['http/1.1'] : d.kind === 'h2c' ? ['h2c'] : [] };
+      this.dispatch(socket, l, selectFilterChain(l, facts), d);
+    });
+  }
+
+  /** Accumulate first bytes until the detector decides, the cap is hit, or the timeout fires. */
+  private detect(socket: net.Socket, timeoutMs: number, cb: (d: Detected) => void): void {
+    let buf: Buffer = Buffer.alloc(0);
+    let decided = false;
+    const decide = (d: Detected): void => {
+      if (decided) return;
+      decided = true;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      // node:http2 and TLSSocket read the native handle and would miss unshifted bytes.
+      if (d.kind === 'h2c' || d.kind === 'tls') this.h2Prefix.set(socket, buf);
+      else if (buf.length > 0) socket.unshift(buf);
+      cb(d);
+    };
+    const onData = (chunk: Buffer): void => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      const d = detectProtocol(buf);
+      if (d.kind !== 'need-more') decide(d);
+      else if (buf.length >= MAX_DETECT_BYTES) decide({ kind: 'tcp' });
+    };
+    const onEnd = (): void => decide({ kind: 'tcp' });
+    // No bytes within the timeout: a server-first protocol, treat as TCP.
+    const timer = setTimeout(() => decide(buf.length === 0 ? { kind: 'tcp' } : detectOrTcp(buf)), timeoutMs);
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+  }
+
+  private dispatch(socket: net.Socket, l: Listener, chain: FilterChain | undefined, d: Detected): void {
+    if (!chain) { socket.destroy(); return; }
+    if (chain.tls) {
+      if (d.kind !== 'tls') { socket.destroy(); return; } // STRICT: plaintext on a TLS-only chain
+      this.terminateTls(socket, l, chain);
+      return;
+    }
+    const prefix = this.h2Prefix.get(socket);
+    if (d.kind === 'tls' && prefix && chain.filter.kind === 'tcp') {
+      // TLS passthrough (SNI routing): put the ClientHello back and splice.
+      this.h2Prefix.delete(socket);
+      socket.unshift(prefix);
+    }
+    this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http');
+  }
+
+  private route(socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https', peer?: string): void {
+    const f = chain.filter;
+    if (f.kind === 'tcp') {
+      socket.resume();
+      this.deps.tcp.handle(socket, f);
+      return;
+    }
+    const routes = (): RouteTable | undefined => f.inlineRoutes ?? (f.rdsName ? this.deps.config().routes.get(f.rdsName) : undefined);
+    const direction = this.name.includes('inbound') || this.name.startsWith('virtualInbound') ? 'inbound' : 'outbound';
+    const ctx: ConnCtx = {
+      chain,
+      http: {
+        routes, direction, scheme,
+        ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
+      },
+    };
+    this.ctxs.set(socket, ctx);
+    if (proto === 'h2') {
+      const prefix = this.h2Prefix.get(socket);
+      this.pendingH2 = ctx;
+      this.h2s.emit('connection', prefix ? new ReplaySocket(socket, prefix) : socket);
+      this.pendingH2 = undefined;
+      if (prefix) return;
+    }
+    else if (proto === 'h1') this.h1.emit('connection', socket);
+    else {
+      // Not HTTP on an HTTP-only chain: give the HTTP server a chance for a clean 400.
+      this.h1.emit('connection', socket);
+    }
+    socket.resume();
+  }
+
+  private terminateTls(socket: net.Socket, _l: Listener, chain: FilterChain): void {
+    const id = this.deps.identity();
+    if (!id) { socket.destroy(); return; }
+    const tlsCfg = chain.tls!;
+    const prefix = this.h2Prefix.get(socket);
+    const ts = new tls.TLSSocket(prefix ? new ReplaySocket(socket, prefix) : socket, {
+      isServer: true, secureContext: id.secureContext, requestCert: true, rejectUnauthorized: tlsCfg.requireClientCert,
+      ALPNProtocols: chain.filter.kind === 'http' ? ['h2', 'http/1.1'] : tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['istio', 'http/1.1'],
+    });
+    this.sockets.add(ts);
+    ts.on('close', () => this.sockets.delete(ts));
+    ts.on('error', () => { ts.destroy(); socket.destroy(); });
+    const hs = setTimeout(() => ts.destroy(), 10_000); // handshake deadline
+    ts.once('close', () => clearTimeout(hs));
+    ts.once('secure', () => {
+      clearTimeout(hs);
+      const cert = ts.getPeerCertificate();
+      const bad = tlsCfg.requireClientCert ? checkPeerIdentity(cert, tlsCfg.expectedSans) : undefined;
+      if (bad) { this.deps.logger.warn({ peer: peerUris(cert) }, 'peer identity rejected'); ts.destroy(); return; }
+      const peer = peerUris(cert)[0];
+      const proto = ts.alpnProtocol === 'h2' ? 'h2' : 'h1';
+      this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', peer);
+    });
+    socket.resume();
+  }
+}
+
+function detectOrTcp(buf: Buffer): Detected {
+  const d = detectProtocol(buf);
+  // A partial request line at the deadline still goes to HTTP, which answers 400/408 cleanly.
+  if (d.kind === 'need-more') return buf[0] === 0x16 ? { kind: 'tls', alpn: [] } : { kind: 'http1' };
+  return d;
+}
+
+export { originalDst };

@@ -1,0 +1,128 @@
+// The proxy runtime: holds the current config snapshot, reconciles bound listeners and
+// upstream clusters with it, and owns the shared HTTP/H2/TCP forwarders. Config swaps are
+// atomic: each request reads the snapshot once.
+import type { Logger } from '../log/logger.js';
+import type { Listener, ProxyConfig } from './config/model.js';
+import { ClusterManager } from './cluster-manager.js';
+import { HttpProxy } from './http-proxy.js';
+import { H2Proxy } from './h2-proxy.js';
+import { TcpProxy } from './tcp-proxy.js';
+import { ListenerRuntime } from './listener.js';
+import { Stats } from './stats.js';
+import type { TlsIdentity } from './tls.js';
+import { loadOrigDstAddon, originalDst } from './orig-dst.js';
+
+export interface ProxyDeps {
+  logger: Logger;
+  now?: () => number;
+  rand?: () => number;
+  /** Overrides listener bind addresses (tests bind everything to 127.0.0.1). */
+  bindAddress?: string;
+  /** Deadline for a request's complete header block (slowloris); default 10 s. */
+  headersTimeoutMs?: number;
+  /** JSON access log (one line per request); undefined = off. */
+  accessLog?: Logger;
+}
+
+function maxHeaderBytes(l: Listener): number {
+  const f = [...l.filterChains, ...(l.defaultChain ? [l.defaultChain] : [])].find((c) => c.filter.kind === 'http')?.filter;
+  return f?.kind === 'http' ? f.maxRequestHeadersKb * 1024 : 60 * 1024;
+}
+
+export function emptyConfig(): ProxyConfig {
+  return { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
+}
+
+export class Proxy {
+  readonly stats = new Stats();
+  readonly clusters: ClusterManager;
+  private cfg: ProxyConfig = emptyConfig();
+  private identityRef: TlsIdentity | undefined;
+  private readonly listeners = new Map<string, { rt: ListenerRuntime; key: string; port: number }>();
+  private readonly http: HttpProxy;
+  private readonly h2: H2Proxy;
+  private readonly tcp: TcpProxy;
+  private readonly addon = loadOrigDstAddon();
+  private updating: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: ProxyDeps) {
+    const now = deps.now ?? Date.now;
+    const rand = deps.rand ?? Math.random;
+    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef });
+    const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };
+    this.http = new HttpProxy({ ...common, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
+    this.h2 = new H2Proxy(common);
+    this.tcp = new TcpProxy(common);
+  }
+
+  get config(): ProxyConfig {
+    return this.cfg;
+  }
+
+  set identity(id: TlsIdentity | undefined) {
+    this.identityRef = id;
+  }
+
+  get identity(): TlsIdentity | undefined {
+    return this.identityRef;
+  }
+
+  /** Bound port of a listener by name (for tests and the admin dump). */
+  listenerPort(name: string): number | undefined {
+    return this.listeners.get(name)?.port;
+  }
+
+  /** Apply a new snapshot: clusters first (so routes never point at missing pools), then listeners. */
+  apply(next: ProxyConfig): Promise<void> {
+    this.updating = this.updating.then(() => this.applyNow(next));
+    return this.updating;
+  }
+
+  private async applyNow(next: ProxyConfig): Promise<void> {
+    this.clusters.update(next);
+    this.cfg = next;
+    for (const [name, l] of next.listeners) {
+      if (!l.bindToPort) continue;
+      const addr = this.deps.bindAddress ?? l.address;
+      const key = `${addr}:${l.port}`;
+      const cur = this.listeners.get(name);
+      if (cur && cur.key === key) continue;
+      if (cur) { await cur.rt.stopAccepting(); this.listeners.delete(name); }
+      const rt = new ListenerRuntime(name, {
+        config: () => this.cfg, http: this.http, h2: this.h2, tcp: this.tcp, identity: () => this.identityRef,
+        logger: this.deps.logger, origDst: (s) => originalDst(s, this.addon),
+      }, maxHeaderBytes(l), this.deps.headersTimeoutMs);
+      try {
+        const port = await rt.listen(addr, l.port);
+        this.listeners.set(name, { rt, key, port });
+        this.deps.logger.info({ listener: name, address: addr, port }, 'listener started');
+      } catch (err) {
+        this.deps.logger.error({ err, listener: name }, 'listener bind failed');
+      }
+    }
+    for (const [name, cur] of this.listeners) {
+      if (!next.listeners.has(name) || next.listeners.get(name)?.bindToPort === false) {
+        this.listeners.delete(name);
+        void cur.rt.stopAccepting();
+      }
+    }
+  }
+
+  /** Graceful drain: stop accepting, wait for connections to finish up to `timeoutMs`, then cut the rest. */
+  async drain(timeoutMs: number): Promise<void> {
+    const rts = [...this.listeners.values()].map((l) => l.rt);
+    const closed = Promise.all(rts.map((rt) => rt.startDrain()));
+    const deadline = new Promise<void>((r) => setTimeout(r, timeoutMs).unref());
+    await Promise.race([closed, deadline]);
+    for (const rt of rts) rt.destroyConnections();
+  }
+
+  async close(): Promise<void> {
+    const rts = [...this.listeners.values()].map((l) => l.rt);
+    this.listeners.clear();
+    const closed = Promise.all(rts.map((rt) => rt.stopAccepting()));
+    for (const rt of rts) rt.destroyConnections();
+    await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
+    this.clusters.close();
+  }
+}

@@ -1,0 +1,187 @@
+// ADS client (state of the world): subscribes to LDS and CDS, then to the RDS and EDS names
+// they reference. Each response is decoded and built into the routing model as a whole:
+// all good -> apply and ACK; anything bad -> NACK with the error and keep the last good
+// config. Reconnects with full-jitter exponential backoff (0.5 s -> 30 s) and keeps
+// serving the last good config meanwhile.
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../errors/errors.js';
+import { AdsClient, decodeAny, TYPE_URLS, type AdsClientStream, type DiscoveryResponse, type EnvoyNode } from '../envoy/index.js';
+import { buildCluster, buildEndpoints, buildListener, buildRouteTable, edsNames, rdsNames } from './config/build.js';
+import type { ClusterLoadAssignmentShape, ClusterShape, ListenerShape, RouteConfigurationShape } from './config/envoy-shapes.js';
+import type { Cluster, Endpoint, Listener, ProxyConfig, RouteTable } from './config/model.js';
+
+export interface XdsClientOptions {
+  address: string;
+  node: EnvoyNode;
+  logger: Logger;
+  onConfig: (cfg: ProxyConfig) => void | Promise<void>;
+  credentials?: grpc.ChannelCredentials;
+  rand?: () => number;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+interface TypeState<T> {
+  version: string;
+  nonce: string;
+  names: string[]; // [] = wildcard
+  built: Map<string, T>;
+}
+
+const GRPC_INVALID_ARGUMENT = 3;
+
+export function backoffDelayMs(attempt: number, rand: number, initialMs = 500, maxMs = 30_000): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+  // Full jitter, but never below half the ceiling so a fleet does not hammer a recovering server.
+  return Math.floor(ceiling / 2 + (rand * ceiling) / 2);
+}
+
+export class XdsClient {
+  private client?: AdsClient;
+  private stream?: AdsClientStream;
+  private closed = false;
+  private attempt = 0;
+  private timer?: NodeJS.Timeout;
+  private sentNode = false;
+  readonly lds: TypeState<Listener> = { version: '', nonce: '', names: [], built: new Map() };
+  readonly rds: TypeState<RouteTable> = { version: '', nonce: '', names: [], built: new Map() };
+  readonly cds: TypeState<Cluster> = { version: '', nonce: '', names: [], built: new Map() };
+  readonly eds: TypeState<Endpoint[]> = { version: '', nonce: '', names: [], built: new Map() };
+  /** Last NACK per type, for the admin config dump. */
+  readonly lastNack = new Map<string, { version: string; message: string }>();
+  connected = false;
+  private readonly rand: () => number;
+
+  constructor(private readonly opts: XdsClientOptions) {
+    this.rand = opts.rand ?? Math.random;
+  }
+
+  start(): void {
+    this.client = new AdsClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+    this.connect();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.stream?.cancel();
+    this.client?.close();
+  }
+
+  private state(typeUrl: string): TypeState<unknown> | undefined {
+    switch (typeUrl) {
+      case TYPE_URLS.listener: return this.lds;
+      case TYPE_URLS.route: return this.rds;
+      case TYPE_URLS.cluster: return this.cds;
+      case TYPE_URLS.endpoint: return this.eds;
+      default: return undefined;
+    }
+  }
+
+  private connect(): void {
+    if (this.closed || !this.client) return;
+    this.sentNode = false;
+    const stream = this.client.StreamAggregatedResources();
+    this.stream = stream;
+    stream.on('data', (r: DiscoveryResponse) => {
+      this.connected = true;
+      this.attempt = 0;
+      this.onResponse(r);
+    });
+    const retry = (reason: string): void => {
+      if (this.stream !== stream) return;
+      this.stream = undefined;
+      this.connected = false;
+      if (this.closed) return;
+      const delay = backoffDelayMs(this.attempt++, this.rand(), this.opts.backoff?.initialMs, this.opts.backoff?.maxMs);
+      this.opts.logger.warn({ reason, delayMs: delay }, 'xds stream lost; reconnecting');
+      this.timer = setTimeout(() => this.connect(), delay);
+    };
+    stream.on('error', (e: Error) => retry(errorMessage(e)));
+    stream.on('end', () => retry('stream ended'));
+    // Re-subscribe with what we already have, so the server can skip unchanged types.
+    this.send(TYPE_URLS.cluster, this.cds, undefined);
+    this.send(TYPE_URLS.listener, this.lds, undefined);
+    if (this.rds.names.length > 0) this.send(TYPE_URLS.route, this.rds, undefined);
+    if (this.eds.names.length > 0) this.send(TYPE_URLS.endpoint, this.eds, undefined);
+  }
+
+  private send(typeUrl: string, st: TypeState<unknown>, error: string | undefined): void {
+    if (!this.stream) return;
+    this.stream.write({
+      ...(this.sentNode ? {} : { node: this.opts.node }),
+      type_url: typeUrl,
+      version_info: st.version,
+      response_nonce: st.nonce,
+      resource_names: st.names,
+      ...(error ? { error_detail: { code: GRPC_INVALID_ARGUMENT, message: error } } : {}),
+    });
+    this.sentNode = true;
+  }
+
+  private onResponse(r: DiscoveryResponse): void {
+    const st = this.state(r.type_url);
+    if (!st) return;
+    st.nonce = r.nonce;
+    let built: Map<string, unknown>;
+    try {
+      built = this.build(r);
+    } catch (e) {
+      const details = (e as { details?: Record<string, unknown> }).details;
+      const message = `${errorMessage(e)}${details ? ` ${JSON.stringify(details)}` : ''}`;
+      this.lastNack.set(r.type_url, { version: r.version_info, message });
+      this.opts.logger.warn({ typeUrl: r.type_url, version: r.version_info, error: message }, 'xds config rejected (NACK)');
+      this.send(r.type_url, st, message);
+      return;
+    }
+    st.version = r.version_info;
+    st.built = built;
+    this.lastNack.delete(r.type_url);
+    this.send(r.type_url, st, undefined);
+    // Follow references: listeners name route configs, clusters name EDS services.
+    if (r.type_url === TYPE_URLS.listener) this.resubscribe(TYPE_URLS.route, this.rds, [...this.lds.built.values()].flatMap(rdsNames));
+    if (r.type_url === TYPE_URLS.cluster) this.resubscribe(TYPE_URLS.endpoint, this.eds, edsNames(this.cds.built.values()));
+    void Promise.resolve(this.opts.onConfig(this.snapshot())).catch((err: unknown) =>
+      this.opts.logger.error({ err }, 'applying xds config failed'));
+  }
+
+  private resubscribe(typeUrl: string, st: TypeState<unknown>, names: string[]): void {
+    const sorted = [...new Set(names)].sort();
+    if (sorted.join('\n') === st.names.join('\n')) return;
+    st.names = sorted;
+    if (sorted.length > 0) this.send(typeUrl, st, undefined);
+  }
+
+  private build(r: DiscoveryResponse): Map<string, unknown> {
+    const out = new Map<string, unknown>();
+    for (const any of r.resources) {
+      if (any.type_url !== r.type_url) throw new Error(`resource type ${any.type_url} in a ${r.type_url} response`);
+      const obj = decodeAny(any);
+      switch (r.type_url) {
+        case TYPE_URLS.listener: { const l = buildListener(obj as ListenerShape); out.set(l.name, l); break; }
+        case TYPE_URLS.route: { const t = buildRouteTable(obj as RouteConfigurationShape); out.set(t.name, t); break; }
+        case TYPE_URLS.cluster: { const c = buildCluster(obj as ClusterShape); out.set(c.name, c); break; }
+        case TYPE_URLS.endpoint: {
+          const e = obj as ClusterLoadAssignmentShape;
+          out.set(e.cluster_name ?? '', buildEndpoints(e));
+          break;
+        }
+      }
+    }
+    // State of the world for RDS/EDS: names we did not get keep their previous value.
+    if (r.type_url === TYPE_URLS.route || r.type_url === TYPE_URLS.endpoint) {
+      const prev = this.state(r.type_url)!.built;
+      for (const [k, v] of prev) if (!out.has(k)) out.set(k, v);
+    }
+    return out;
+  }
+
+  snapshot(): ProxyConfig {
+    return {
+      listeners: new Map(this.lds.built),
+      routes: new Map(this.rds.built),
+      clusters: new Map(this.cds.built),
+      endpoints: new Map(this.eds.built),
+    };
+  }
+}

@@ -1,0 +1,84 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { createRootLogger, silentLogger } from '../../../src/log/logger.js';
+import { Proxy } from '../../../src/proxy/proxy.js';
+import { buildProxyConfig } from '../../../src/proxy/config/snapshot.js';
+import { cla, edsCluster, httpListener, routeConfig } from '../../unit/proxy/fixtures.js';
+import { freePort, httpBackend, rawExchange, request, type Backend } from './helpers.js';
+
+let backend: Backend;
+let proxy: Proxy;
+let port: number;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  backend = await httpBackend('b');
+  port = await freePort();
+  const sink = new Writable({ write(chunk: Buffer, _e, cb) { logLines.push(chunk.toString()); cb(); } });
+  proxy = new Proxy({ logger: silentLogger(), bindAddress: '127.0.0.1', headersTimeoutMs: 300, accessLog: createRootLogger('access', { destination: sink }) });
+  const listener = httpListener('l', port, 'r');
+  (listener.filter_chains![0]!.filters![0]!.typed_config as Record<string, unknown>).max_request_headers_kb = { value: 8 };
+  await proxy.apply(buildProxyConfig({
+    listeners: [listener],
+    routes: [routeConfig('r', [
+      {
+        match: { prefix: '/limited' }, route: { cluster: 'c' },
+        typed_per_filter_config: { 'envoy.filters.http.local_ratelimit': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit', token_bucket: { max_tokens: 5, tokens_per_fill: { value: 5 }, fill_interval: { seconds: 60 } } } },
+      },
+      { match: { prefix: '/' }, route: { cluster: 'c' } },
+    ])],
+    clusters: [edsCluster('c')], endpoints: [cla('c', [backend.port])],
+  }));
+});
+
+afterAll(async () => {
+  await proxy.close();
+  await backend.close();
+});
+
+describe('limits against abuse', () => {
+  it('a slowloris client (one header byte at a time) gets 408 and a close', async () => {
+    const s = net.connect(port, '127.0.0.1');
+    let reply = '';
+    s.on('data', (d) => { reply += d.toString(); });
+    s.on('error', () => undefined);
+    const closed = new Promise<void>((r) => s.on('close', () => r()));
+    s.write('GET / HTTP/1.1\r\nhost: svc\r\n');
+    const drip = setInterval(() => { if (!s.destroyed) s.write('x'); }, 50);
+    const t = Date.now();
+    await closed;
+    clearInterval(drip);
+    expect(reply).toMatch(/^HTTP\/1.1 408/);
+    expect(Date.now() - t).toBeLessThan(3000);
+  });
+
+  it('the listener\'s max_request_headers_kb (8 KiB) is enforced with 431', async () => {
+    const r = await rawExchange(port, `GET / HTTP/1.1\r\nhost: svc\r\nx-big: ${'a'.repeat(10 * 1024)}\r\n\r\n`);
+    expect(r.reply).toMatch(/^HTTP\/1.1 431/);
+    expect((await request(port, '/ok', { headers: { 'x-small': 'a'.repeat(4 * 1024) } })).status).toBe(200);
+  });
+
+  it('100 garbage connections at once: all closed, proxy still serves, memory bounded', async () => {
+    const before = process.memoryUsage().rss;
+    const garbage = Array.from({ length: 100 }, (_, i) => rawExchange(port, Buffer.from(Array.from({ length: 512 }, (_x, j) => (i * 31 + j * 7) % 256)), 2000));
+    const rs = await Promise.all(garbage);
+    expect(rs.every((r) => r.closed)).toBe(true);
+    expect((await request(port, '/after')).status).toBe(200);
+    expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
+  });
+
+  it('local rate limit: a 5-token bucket lets 5 through and answers 429 RL after', async () => {
+    const rs = [];
+    for (let i = 0; i < 8; i++) rs.push(await request(port, '/limited'));
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    expect(rs[7]!.headers['x-weft-response-flags']).toBe('RL');
+    expect((await request(port, '/other')).status).toBe(200);
+  });
+
+  it('writes a JSON access log line per request', async () => {
+    await request(port, '/logged?x=1', { headers: { 'x-request-id': 'rid-1' } });
+    const line = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.requestId === 'rid-1');
+    expect(line).toMatchObject({ msg: 'access', method: 'GET', path: '/logged?x=1', status: 200, flags: '-', cluster: 'c' });
+  });
+});

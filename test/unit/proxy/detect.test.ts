@@ -1,0 +1,103 @@
+import { describe, expect, it } from '@jest/globals';
+import tls from 'node:tls';
+import net from 'node:net';
+import { detectProtocol } from '../../../src/proxy/detect.js';
+import { needsDetection, selectFilterChain } from '../../../src/proxy/filter-chain.js';
+import { buildListener } from '../../../src/proxy/config/build.js';
+import { bootstrapFromEnv } from '../../../src/proxy/bootstrap.js';
+import { Stats } from '../../../src/proxy/stats.js';
+import { HCM_TYPE, TCP_TYPE } from './fixtures.js';
+import { isWeftError } from '../../../src/errors/errors.js';
+
+/** A real ClientHello, captured from node:tls writing into a fake socket. */
+function clientHello(servername: string, alpn: string[]): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const server = net.createServer((s) => s.once('data', (d: Buffer) => { resolve(d); s.destroy(); server.close(); }));
+    server.listen(0, '127.0.0.1', () => {
+      const c = tls.connect({ host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, servername, ALPNProtocols: alpn, rejectUnauthorized: false });
+      c.on('error', () => undefined);
+    });
+  });
+}
+
+describe('protocol detection', () => {
+  it('recognises HTTP/1, h2c prior knowledge and plain TCP', () => {
+    expect(detectProtocol(Buffer.from('GET / HTTP/1.1\r\n'))).toEqual({ kind: 'http1' });
+    expect(detectProtocol(Buffer.from('POST /x HTTP/1.1\r\n'))).toEqual({ kind: 'http1' });
+    expect(detectProtocol(Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'))).toEqual({ kind: 'h2c' });
+    expect(detectProtocol(Buffer.from('PRI * HTTP/2'))).toEqual({ kind: 'need-more' });
+    expect(detectProtocol(Buffer.from('GE'))).toEqual({ kind: 'need-more' });
+    expect(detectProtocol(Buffer.from('HELO example.com\r\n'))).toEqual({ kind: 'tcp' });
+    expect(detectProtocol(Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]))).toEqual({ kind: 'tcp' });
+    expect(detectProtocol(Buffer.from('XYZZY / HTTP/1.1'))).toEqual({ kind: 'tcp' });
+  });
+
+  it('reads SNI and ALPN from a real ClientHello, and waits for a split one', async () => {
+    const hello = await clientHello('reviews.default.svc.cluster.local', ['h2', 'http/1.1']);
+    expect(detectProtocol(hello)).toEqual({ kind: 'tls', sni: 'reviews.default.svc.cluster.local', alpn: ['h2', 'http/1.1'] });
+    expect(detectProtocol(hello.subarray(0, 20))).toEqual({ kind: 'need-more' });
+  });
+
+  it('treats a malformed ClientHello as TLS without SNI (the TLS stack rejects it)', () => {
+    const bad = Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, 0xff, 0xff, 0xff]);
+    expect(detectProtocol(bad)).toEqual({ kind: 'tls', alpn: [] });
+  });
+});
+
+describe('filter chain selection', () => {
+  const hcm = { name: 'hcm', typed_config: { '@type': HCM_TYPE, rds: { route_config_name: 'r' } } };
+  const tcp = { name: 'tcp', typed_config: { '@type': TCP_TYPE, cluster: 'c' } };
+  const l = buildListener({
+    name: 'virtualInbound', address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
+    filter_chains: [
+      { name: 'mtls-http', filter_chain_match: { transport_protocol: 'tls', application_protocols: ['istio', 'h2', 'http/1.1'] }, filters: [hcm] },
+      { name: 'plain-http', filter_chain_match: { transport_protocol: 'raw_buffer', application_protocols: ['http/1.1', 'h2c'] }, filters: [hcm] },
+      { name: 'plain-tcp', filter_chain_match: { transport_protocol: 'raw_buffer' }, filters: [tcp] },
+      { name: 'port-3306', filter_chain_match: { destination_port: { value: 3306 } }, filters: [tcp] },
+      { name: 'sni', filter_chain_match: { server_names: ['*.example.com'], transport_protocol: 'tls' }, filters: [tcp] },
+    ],
+  });
+  const pick = (f: Parameters<typeof selectFilterChain>[1]): string | undefined => selectFilterChain(l, f)?.name;
+  it('picks by port, SNI, transport and ALPN, most specific first', () => {
+    expect(pick({ dstPort: 80, transport: 'tls', alpn: ['istio', 'h2'] })).toBe('mtls-http');
+    expect(pick({ dstPort: 80, transport: 'raw_buffer', alpn: ['http/1.1'] })).toBe('plain-http');
+    expect(pick({ dstPort: 80, transport: 'raw_buffer', alpn: [] })).toBe('plain-tcp');
+    expect(pick({ dstPort: 3306, transport: 'raw_buffer', alpn: [] })).toBe('port-3306');
+    expect(pick({ dstPort: 443, transport: 'tls', sni: 'a.example.com', alpn: [] })).toBe('sni');
+    expect(pick({ dstPort: 443, transport: 'tls', sni: 'other.org', alpn: [] })).toBeUndefined();
+    expect(needsDetection(l)).toBe(true);
+  });
+});
+
+describe('stats', () => {
+  it('renders Istio-named Prometheus series and bounds label cardinality', () => {
+    const s = new Stats();
+    s.recordRequest({ cluster: 'c', status: 200, flags: '-', durationMs: 3, direction: 'outbound', reqBytes: 10, respBytes: 20 });
+    s.recordRequest({ cluster: 'c', status: 200, flags: '-', durationMs: 700, direction: 'outbound', reqBytes: 10, respBytes: 20 });
+    const text = s.prometheus();
+    expect(text).toContain('istio_requests_total{reporter="source",destination_service="c",response_code="200",response_flags="-"} 2');
+    expect(text).toContain('le="5"} 1');
+    expect(text).toContain('le="1000"} 2');
+    for (let i = 0; i < 3000; i++) s.inc('m', { k: String(i) });
+    expect(s.get('m', { overflow: 'true' } as Record<string, string>)).toBe(1000);
+  });
+});
+
+describe('bootstrap from the injected environment', () => {
+  const env = { WEFT_POD_NAME: 'p', WEFT_POD_NAMESPACE: 'ns', WEFT_POD_IP: '10.1.0.5', WEFT_XDS_ADDRESS: 'weft-controlplane.weft-system:15010' };
+  it('builds an Istio-style node id and defaults', () => {
+    const b = bootstrapFromEnv(env, 'sidecar');
+    expect(b.nodeId).toBe('sidecar~10.1.0.5~p.ns~ns.svc.cluster.local');
+    expect(b.ports).toEqual({ admin: 15000, health: 15021 });
+    expect(b.caAddress).toBeUndefined();
+  });
+  it.each([
+    ['missing namespace', { ...env, WEFT_POD_NAMESPACE: undefined }, 'missing'],
+    ['bad xds address', { ...env, WEFT_XDS_ADDRESS: 'no-port' }, 'host:port'],
+  ])('rejects %s', (_n, e, msg) => {
+    let err: unknown;
+    try { bootstrapFromEnv(e, 'sidecar'); } catch (x) { err = x; }
+    expect(isWeftError(err, 'WEFT_E_INVALID_CONFIG')).toBe(true);
+    expect((err as Error).message).toContain(msg);
+  });
+});

@@ -1,0 +1,45 @@
+import { describe, expect, it } from '@jest/globals';
+import { defaultIptablesArgs, parseIptablesArgs } from '../../../src/api/injection.js';
+import { applyIptables, iptablesRules } from '../../../src/proxy/iptables.js';
+
+describe('iptables rules', () => {
+  it('captures all inbound except proxy and excluded ports, and outbound except the proxy UID', () => {
+    const rules = iptablesRules(parseIptablesArgs(['--exclude-inbound-ports', '22', '--exclude-outbound-ports', '5432', '--exclude-outbound-cidrs', '10.96.0.0/12,fd00::/8']));
+    expect(rules).toContain('-A WEFT_IN_REDIRECT -p tcp -j REDIRECT --to-ports 15006');
+    expect(rules).toContain('-A WEFT_REDIRECT -p tcp -j REDIRECT --to-ports 15001');
+    expect(rules).toContain('-A WEFT_INBOUND -p tcp --dport 22 -j RETURN');
+    expect(rules).toContain('-A WEFT_INBOUND -p tcp --dport 15021 -j RETURN');
+    expect(rules).toContain('-A WEFT_OUTPUT -m owner --uid-owner 1337 -j RETURN');
+    expect(rules).toContain('-A WEFT_OUTPUT -p tcp --dport 5432 -j RETURN');
+    expect(rules).toContain('-A WEFT_OUTPUT -d 10.96.0.0/12 -j RETURN');
+    expect(rules).not.toContain('fd00::/8');
+    expect(iptablesRules(parseIptablesArgs(['--exclude-outbound-cidrs', 'fd00::/8']), 6)).toContain('-A WEFT_OUTPUT -d fd00::/8 -j RETURN');
+    // The UID exclusion comes before the final redirect.
+    expect(rules.indexOf('--uid-owner 1337 -j RETURN')).toBeLessThan(rules.indexOf('-A WEFT_OUTPUT -j WEFT_REDIRECT'));
+    expect(rules.trim().endsWith('COMMIT')).toBe(true);
+  });
+
+  it('captures only listed inbound ports, or none', () => {
+    const listed = iptablesRules(parseIptablesArgs(['--include-inbound-ports', '8080,9090']));
+    expect(listed).toContain('-A WEFT_INBOUND -p tcp --dport 8080 -j WEFT_IN_REDIRECT');
+    expect(listed).not.toContain('-A WEFT_INBOUND -p tcp -j WEFT_IN_REDIRECT');
+    const none = iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [] });
+    expect(none).not.toContain('PREROUTING');
+  });
+
+  it('adds DNS capture when asked', () => {
+    expect(iptablesRules({ ...defaultIptablesArgs(), dnsCapturePort: 15053 })).toContain('-A OUTPUT -p udp --dport 53 -m owner ! --uid-owner 1337');
+  });
+
+  it('rejects bad flags with specific errors', () => {
+    expect(() => parseIptablesArgs(['--exclude-outbound-cidrs', '10.0.0.0/99'])).toThrow(/not a CIDR/);
+    expect(() => parseIptablesArgs(['--bogus'])).toThrow(/unknown flag/);
+  });
+
+  it('applies through iptables-restore (v4, and v6 on request)', async () => {
+    const calls: [string, string[], string][] = [];
+    await applyIptables(defaultIptablesArgs(), { ipv6: true, run: async (c, a, s) => { calls.push([c, a, s]); } });
+    expect(calls.map((c) => c[0])).toEqual(['iptables-restore', 'ip6tables-restore']);
+    expect(calls[0]![1]).toEqual(['--noflush']);
+  });
+});
