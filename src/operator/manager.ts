@@ -14,6 +14,9 @@ import { LeaderElector } from '../kube/lease.js';
 import { realClock, WorkQueue, type Clock } from '../kube/workqueue.js';
 import { OWNED_KINDS } from '../render/controlplane/render.js';
 import { MESHCONFIG_TYPE, MeshConfigReconciler, TerminalError, type ReconcilerCaches } from './reconciler.js';
+import { HttpMetricsSource, type MetricsSource } from './healthgate.js';
+
+export type { MetricsSource } from './healthgate.js';
 
 export const FIELD_MANAGER = 'weft-operator';
 export const DEFAULT_LEASE_NAME = 'weft-operator';
@@ -54,6 +57,11 @@ export interface OperatorOptions {
   clock?: Clock;
   /** Health poll interval while converging. */
   pollMs?: number;
+  /**
+   * Data-plane health gate from proxy metrics: a source, or true for HTTP scrapes of
+   * <podIP>:15090/stats/prometheus. Default: no metrics, the gate is Deployment availability.
+   */
+  proxyMetrics?: MetricsSource | boolean;
 }
 
 export interface OperatorHandle {
@@ -96,6 +104,7 @@ export async function runOperator(opts: OperatorOptions): Promise<OperatorHandle
     ...(webhookUrl ? { webhookUrl } : {}),
     ...(caBundle ? { caBundle } : {}),
     ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+    ...(opts.proxyMetrics === true ? { metricsSource: new HttpMetricsSource() } : opts.proxyMetrics ? { metricsSource: opts.proxyMetrics } : {}),
   });
 
   const enqueueAll = (): void => {

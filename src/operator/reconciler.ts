@@ -12,11 +12,13 @@ import {
   MESHCONFIG_FINALIZER,
   MESHCONFIG_KIND,
   MESHCONFIG_OWNER_LABEL,
+  parseDuration,
   resolveMeshConfigSpec,
   validateMeshConfig,
   type ComponentStatus,
   type MeshConfig,
   type MeshConfigStatus,
+  type ResolvedMeshConfigSpec,
 } from '../api/meshconfig.js';
 import { INJECTION_STATUS_ANNOTATION, MANAGED_BY_LABEL, MANAGED_BY_VALUE, REVISION_LABEL } from '../api/labels.js';
 import { APPLIED_HASH_ANNOTATION, needsApply, objectKey, type KubeApplier, type KubeObject, type TypeRef } from '../kube/apply.js';
@@ -25,6 +27,7 @@ import type { Clock } from '../kube/workqueue.js';
 import { controlPlaneName, gatewayName, renderControlPlane, stableHash, type RenderedObject } from '../render/controlplane/render.js';
 import { conditionTransitions, deploymentHealth, jsonEqual, setConditions, type ConditionInput } from './status.js';
 import { nextBatch, planUpgrade, type ProxyCensus } from './upgrade.js';
+import { judgeHealthGate, summarize, type MetricsSource } from './healthgate.js';
 
 export const MESHCONFIG_TYPE: TypeRef = { apiVersion: MESHCONFIG_API_VERSION, kind: MESHCONFIG_KIND };
 export const RESTARTED_AT_ANNOTATION = 'operator.weft.dev/restartedAt';
@@ -56,6 +59,8 @@ export interface ReconcilerOptions {
   caBundle?: string;
   /** Health poll interval while something is converging. */
   pollMs?: number;
+  /** Proxy metrics for the data-plane health gate; without it the gate is availability only. */
+  metricsSource?: MetricsSource;
 }
 
 export interface ReconcileStats {
@@ -216,10 +221,12 @@ export class MeshConfigReconciler {
     // Data plane (Automatic): one batch per pass, gated on the previous batch's health.
     let dataPlane = mc.status?.dataPlane?.rolledNamespaces ?? [];
     let gateFailure: string | undefined;
+    let gateRequeueMs: number | undefined;
     if (plan.phase === 'DataPlane' && spec.updateStrategy.dataPlaneRollout.mode === 'Automatic') {
-      const res = await this.rollDataPlane(mc, spec.updateStrategy.dataPlaneRollout.batchSize, plan.activeRevision, census, dataPlane);
+      const res = await this.rollDataPlane(mc, spec, plan.activeRevision, census, dataPlane);
       dataPlane = res.rolled;
       gateFailure = res.gateFailure;
+      gateRequeueMs = res.requeueAfterMs;
     } else if (plan.phase === 'Idle') dataPlane = [];
 
     // Components (from the post-apply object if we just applied it, else the cache).
@@ -273,7 +280,7 @@ export class MeshConfigReconciler {
     if (applyErrors.length > 0) throw new Error(`apply failed: ${applyErrors.join('; ')}`);
     const converging = !allAvailable || plan.phase !== 'Idle';
     const poll = converging ? (this.o.pollMs ?? 2000) : undefined;
-    const after = [poll, plan.requeueAfterMs].filter((x): x is number => x !== undefined);
+    const after = [poll, plan.requeueAfterMs, gateRequeueMs].filter((x): x is number => x !== undefined);
     return after.length ? { requeueAfterMs: Math.min(...after) } : {};
   }
 
@@ -315,26 +322,52 @@ export class MeshConfigReconciler {
   }
 
   /**
-   * One data-plane step: if the namespaces rolled so far are healthy, move the next batch
-   * (relabel pinned namespaces to the active revision, then rollout-restart their
-   * Deployments). The health gate here is Deployment availability in the rolled namespaces;
-   * the metrics gate (success rate / p99 from proxy metrics) is not wired yet.
+   * One data-plane step: if the namespaces rolled so far pass the health gate, move the next
+   * batch (relabel pinned namespaces to the active revision, then rollout-restart their
+   * Deployments). The gate: every Deployment in the rolled namespaces is available; then, if a
+   * MetricsSource is configured, once the observation window has passed since the latest
+   * restart, the restarted proxies' success rate and p99 latency meet the thresholds.
    */
-  private async rollDataPlane(mc: MeshConfig, batchSize: number, activeRevision: string, census: ProxyCensus, rolled: string[]): Promise<{ rolled: string[]; gateFailure?: string }> {
+  private async rollDataPlane(
+    mc: MeshConfig,
+    spec: ResolvedMeshConfigSpec,
+    activeRevision: string,
+    census: ProxyCensus,
+    rolled: string[],
+  ): Promise<{ rolled: string[]; gateFailure?: string; requeueAfterMs?: number }> {
+    const ro = spec.updateStrategy.dataPlaneRollout;
     const deps = async (ns: string): Promise<KubeObject[]> => (await this.o.applier.list({ apiVersion: 'apps/v1', kind: 'Deployment' }, { namespace: ns })).items;
+    let latestRestart = 0;
     for (const ns of rolled) {
       for (const d of await deps(ns)) {
         const h = deploymentHealth(d);
         if (h.failed) return { rolled, gateFailure: `health gate failed in namespace ${ns}: Deployment ${d.metadata.name}: ${h.message}; data-plane rollout paused` };
         if (h.state !== 'Available') return { rolled }; // still rolling: wait
+        const at = (d as { spec?: { template?: { metadata?: { annotations?: Record<string, string> } } } }).spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
+        if (at) latestRestart = Math.max(latestRestart, Date.parse(at));
       }
     }
-    const batch = nextBatch(census.outdatedByNamespace, rolled, batchSize);
+    if (this.o.metricsSource && rolled.length > 0) {
+      const windowMs = parseDuration(ro.healthGate.observationWindow) ?? 30_000;
+      const wait = latestRestart + windowMs - this.o.clock.now();
+      if (wait > 0) return { rolled, requeueAfterMs: wait };
+      const pods = this.o.caches.pods
+        .list()
+        .filter((p) => rolled.includes(p.metadata.namespace ?? '') && !p.metadata.deletionTimestamp)
+        .map((p) => ({ namespace: p.metadata.namespace ?? '', name: p.metadata.name, podIP: (p as { status?: { podIP?: string } }).status?.podIP ?? '' }))
+        .filter((p) => p.podIP)
+        .slice(0, 50); // bounded
+      const source = this.o.metricsSource;
+      const scrapes = await Promise.all(pods.map((p) => source.scrape(p).catch(() => '')));
+      const verdict = judgeHealthGate(summarize(scrapes), ro.healthGate);
+      if (!verdict.ok) return { rolled, gateFailure: `health gate failed for namespaces ${rolled.join(', ')}: ${verdict.message}; data-plane rollout paused` };
+    }
+    const batch = nextBatch(census.outdatedByNamespace, rolled, ro.batchSize);
     if (batch.length === 0) return { rolled };
-    const stamp = this.now();
+    const stamp = new Date(this.o.clock.now()).toISOString();
     for (const ns of batch) {
       const nsObj = await this.o.applier.get({ apiVersion: 'v1', kind: 'Namespace' }, ns);
-      const revLabel = resolveMeshConfigSpec(mc.spec).injection.revisionLabel;
+      const revLabel = spec.injection.revisionLabel;
       const pinned = nsObj?.metadata.labels?.[revLabel];
       if (pinned !== undefined && pinned !== activeRevision) {
         await this.o.applier.mergePatch({ apiVersion: 'v1', kind: 'Namespace' }, ns, undefined, { metadata: { labels: { [revLabel]: activeRevision } } });
@@ -344,7 +377,7 @@ export class MeshConfigReconciler {
           spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: stamp } } } },
         });
       }
-      this.o.logger.info({ namespace: ns, revision: activeRevision }, 'data-plane batch restarted');
+      this.o.logger.info({ namespace: ns, revision: activeRevision, meshconfig: mc.metadata.name }, 'data-plane batch restarted');
     }
     return { rolled: [...rolled, ...batch] };
   }
