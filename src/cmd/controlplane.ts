@@ -1,0 +1,82 @@
+// `weft controlplane`: the service registry + ADS server, and the CA, in one process (like istiod).
+import type { Command } from 'commander';
+import { commonFromEnv, parsePort } from '../config/env.js';
+import { createRootLogger } from '../log/logger.js';
+import { loadKubeConfig, makeClients } from '../kube/client.js';
+import { startControlPlane } from '../xds/controlplane.js';
+import { runCaService } from '../ca/service.js';
+import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
+import { errorMessage } from '../errors/errors.js';
+import { isIP } from 'node:net';
+import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
+import { onShutdown } from './signals.js';
+
+interface ControlPlaneFlags {
+  kubeconfig?: string;
+  logLevel?: string;
+  namespace: string;
+  host: string;
+  xdsPort: string;
+  caPort: string;
+  debugPort: string;
+  trustDomain: string;
+  caTls: boolean;
+  bundleSyncSeconds: string;
+}
+
+/** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
+export function caServingIps(host: string): string[] {
+  const ips = ['127.0.0.1'];
+  if (isIP(host) && host !== '0.0.0.0' && host !== '::' && !ips.includes(host)) ips.push(host);
+  return ips;
+}
+
+export function registerControlPlaneCommand(program: Command): void {
+  program.command('controlplane')
+    .description('run the control plane: service registry, Istio -> Envoy translation, ADS server and the CA')
+    .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or in-cluster)')
+    .option('--log-level <level>', 'log level (default: $WEFT_LOG_LEVEL or info)')
+    .option('-n, --namespace <ns>', 'mesh namespace holding the CA secret', 'weft-system')
+    .option('--host <addr>', 'address to listen on', '0.0.0.0')
+    .option('--xds-port <port>', 'ADS gRPC port', '15010')
+    .option('--ca-port <port>', 'CA gRPC port', '15012')
+    .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz)', '15014')
+    .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
+    .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
+    .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
+    .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
+    .action(async (flags: ControlPlaneFlags) => {
+      const common = commonFromEnv(process.env, flags);
+      const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
+      const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
+      const cp = await startControlPlane({
+        kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
+        xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
+      });
+      const ca = await runCaService({
+        clients, namespace: flags.namespace, trustDomain: flags.trustDomain, logger: logger.child({ component: 'ca' }),
+        port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
+        tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
+        bundleNamespaces: () => listMeshNamespaces(clients),
+      });
+      // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
+      // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
+      const published = new Set<string>();
+      const syncBundles = async (): Promise<void> => {
+        const want = await listMeshNamespaces(clients);
+        for (const ns of want) {
+          if (published.has(ns)) continue;
+          await publishTrustBundle(clients, ns, ca.trustBundle());
+          published.add(ns);
+          logger.info({ namespace: ns }, 'trust bundle published');
+        }
+        for (const ns of published) if (!want.includes(ns)) published.delete(ns);
+      };
+      const bundleTimer = setInterval(() => {
+        syncBundles().catch((e: unknown) => logger.warn({ err: errorMessage(e) }, 'trust bundle sync failed'));
+      }, Math.max(1, Number(flags.bundleSyncSeconds) || 5) * 1000);
+      bundleTimer.unref();
+      logger.info({ xdsPort: flags.xdsPort, caPort: flags.caPort, debugPort: flags.debugPort }, 'control plane serving');
+      onShutdown(logger, async () => { clearInterval(bundleTimer); await ca.close(); await cp.close(); });
+    });
+}
