@@ -103,7 +103,7 @@ async function startInjector(flags: OperatorFlags, clients: KubeClients, kc: k8s
   logger.info({ url }, 'injector serving');
   return {
     url, caBundle,
-    stop: async (): Promise<void> => { certs.stop(); informer.stop(); await server.close(); },
+    stop: async (): Promise<void> => { certs.stop(); await informer.stop(); await server.close(); },
   };
 }
 
