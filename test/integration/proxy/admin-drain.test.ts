@@ -70,8 +70,11 @@ describe('graceful drain', () => {
         res.on('end', () => { if (res.statusCode === 200) ok++; else failed++; resolve(); });
       });
       r.on('error', (e: NodeJS.ErrnoException) => {
-        // After the drain starts, new connections are refused: that is not an in-flight failure.
-        if (e.code !== 'ECONNREFUSED') failed++;
+        // After the drain starts, new connections are refused, and an idle keep-alive socket the
+        // proxy closes can race with a request just written to it (Node documents this case:
+        // reusedSocket + ECONNRESET, safe to retry). Neither is an in-flight request failing.
+        const idleRace = r.reusedSocket && e.code === 'ECONNRESET';
+        if (e.code !== 'ECONNREFUSED' && !idleRace) failed++;
         stop = true;
         resolve();
       });
