@@ -51,10 +51,10 @@ test-unit: build ## unit and golden tests (no cluster)
 	$(JEST) --selectProjects unit
 
 test-integration: build cluster-bins ## tests against the real local cluster
-	$(JEST) --selectProjects integration --runInBand
+	$(JEST) --selectProjects integration --runInBand --forceExit
 
 test-e2e: build cluster-bins ## real pods, real sidecars, real traffic
-	$(JEST) --selectProjects e2e --runInBand --passWithNoTests
+	$(JEST) --selectProjects e2e --runInBand --forceExit
 
 test: deps build lint test-unit test-integration test-e2e ## everything CI runs
 
