@@ -2,6 +2,7 @@
 // istiod publishes istio-ca-root-cert: the injector mounts it at PROXY_PATHS.trustBundleFile,
 // so a proxy can verify the CA before it has any certificate, and root rotation stages reach
 // every pod without a re-issue.
+import { INJECTION_LABEL, REVISION_LABEL } from '../api/labels.js';
 import { TRUST_BUNDLE_CONFIGMAP } from '../api/sidecar.js';
 import { WeftError, errorMessage } from '../errors/errors.js';
 import type { KubeClients } from '../kube/client.js';
@@ -42,4 +43,24 @@ export async function publishTrustBundle(clients: Pick<KubeClients, 'core'>, nam
   } catch (e) {
     throw new WeftError('WEFT_E_UNAVAILABLE', `cannot publish the trust bundle to ${namespace}/${TRUST_BUNDLE_CONFIGMAP}: ${errorMessage(e)}`, {}, { cause: e });
   }
+}
+
+/** Namespaces whose pods get sidecars, so they need the bundle ConfigMap mounted by the injector. */
+export function isMeshNamespace(labels: Readonly<Record<string, string>> | undefined): boolean {
+  if (!labels) return false;
+  if (labels[INJECTION_LABEL] === 'disabled') return false;
+  return labels[INJECTION_LABEL] === 'enabled' || Boolean(labels[REVISION_LABEL]);
+}
+
+/**
+ * Lists the namespaces that need the trust bundle (injection enabled or a revision label),
+ * skipping terminating ones. `labelSelector` narrows the list further (e.g. one test run's namespaces).
+ */
+export async function listMeshNamespaces(clients: Pick<KubeClients, 'core'>, labelSelector?: string): Promise<string[]> {
+  const list = await clients.core.listNamespace(labelSelector ? { labelSelector } : {});
+  return list.items
+    .filter((n) => n.status?.phase !== 'Terminating' && isMeshNamespace(n.metadata?.labels))
+    .map((n) => n.metadata?.name ?? '')
+    .filter((n) => n !== '')
+    .sort();
 }
