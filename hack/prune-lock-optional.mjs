@@ -4,6 +4,8 @@
 // lock, but `npm ci` still demands a lock entry for every optional edge and refuses to install.
 // This drops optional edges that have no lock entry, which is what npm would skip anyway.
 import fs from 'node:fs';
+import { URL } from 'node:url';
+import process from 'node:process';
 const file = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(fs.readFileSync(file, 'utf8'));
 let pruned = 0;
@@ -18,4 +20,4 @@ for (const [key, pkg] of Object.entries(lock.packages)) {
   }
 }
 fs.writeFileSync(file, `${JSON.stringify(lock, null, 2)}\n`);
-console.log(`pruned ${pruned} optional edge(s) with no lock entry`);
+process.stdout.write(`pruned ${pruned} optional edge(s) with no lock entry\n`);

@@ -22,6 +22,7 @@ interface ControlPlaneFlags {
   trustDomain: string;
   caTls: boolean;
   bundleSyncSeconds: string;
+  bundleNamespaceSelector?: string;
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -44,6 +45,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
+    .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
       const common = commonFromEnv(process.env, flags);
@@ -57,13 +59,13 @@ export function registerControlPlaneCommand(program: Command): void {
         clients, namespace: flags.namespace, trustDomain: flags.trustDomain, logger: logger.child({ component: 'ca' }),
         port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
-        bundleNamespaces: () => listMeshNamespaces(clients),
+        bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
       });
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
       // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
       const published = new Set<string>();
       const syncBundles = async (): Promise<void> => {
-        const want = await listMeshNamespaces(clients);
+        const want = await listMeshNamespaces(clients, flags.bundleNamespaceSelector);
         for (const ns of want) {
           if (published.has(ns)) continue;
           await publishTrustBundle(clients, ns, ca.trustBundle());

@@ -7,6 +7,7 @@ import type { Proxy } from './proxy.js';
 import type { XdsClient } from './xds-client.js';
 import { peerUris } from './tls.js';
 import { X509Certificate } from 'node:crypto';
+import { runAppProbe, type AppProbes } from './app-probes.js';
 
 export interface AdminDeps {
   proxy: Proxy;
@@ -17,6 +18,8 @@ export interface AdminDeps {
   /** Starts a graceful drain (SIGTERM does the same). */
   drain: () => void;
   now?: () => number;
+  /** Rewritten app probes (WEFT_APP_PROBES), served under /app-health/ on the health port. */
+  appProbes?: AppProbes;
 }
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -59,6 +62,15 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
   const now = deps.now ?? Date.now;
   return (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    if (url.pathname.startsWith('/app-health/')) {
+      const probe = deps.appProbes?.get(url.pathname);
+      if (!probe) { text(res, 404, 'unknown app probe\n'); return; }
+      runAppProbe(probe).then(
+        (ok) => text(res, ok ? 200 : 503, ok ? 'ok\n' : 'app probe failed\n'),
+        () => text(res, 503, 'app probe failed\n'),
+      );
+      return;
+    }
     switch (url.pathname) {
       case '/ready':
       case '/healthz/ready':

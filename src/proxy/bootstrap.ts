@@ -3,6 +3,7 @@
 import { DEFAULT_TRUST_DOMAIN, PROXY_ENV, PROXY_PATHS, PROXY_PORTS } from '../api/sidecar.js';
 import { WeftError } from '../errors/errors.js';
 import { formatNodeId, type ProxyType } from '../envoy/node.js';
+import { parseAppProbes, type AppProbes } from './app-probes.js';
 
 export interface ProxyBootstrap {
   mode: ProxyType;
@@ -19,6 +20,8 @@ export interface ProxyBootstrap {
   trustBundleFile: string;
   ports: { admin: number; health: number };
   drainMs: number;
+  /** Original app probes the health port performs on the kubelet's behalf. */
+  appProbes: AppProbes;
 }
 
 function need(env: Record<string, string | undefined>, name: string): string {
@@ -53,5 +56,6 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
     trustBundleFile: PROXY_PATHS.trustBundleFile,
     ports: { admin: PROXY_PORTS.admin, health: PROXY_PORTS.health },
     drainMs: 5000,
+    appProbes: parseAppProbes(env[PROXY_ENV.appProbes]),
   };
 }

@@ -86,7 +86,10 @@ export class ClusterState {
           return tls.connect({
             host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni,
             ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
-            ALPNProtocols: tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['http/1.1'],
+            // This agent speaks HTTP/1.1, so say so first; the cluster's own ALPN (Istio sends
+            // istio-peer-exchange, istio) follows. A server offering only h2/http/1.1 would
+            // otherwise fail the handshake with no_application_protocol.
+            ALPNProtocols: http1Alpn(tlsCfg.alpn),
             checkServerIdentity: (_h, cert) => checkPeerIdentity(cert, tlsCfg.expectedSans),
           });
         };
@@ -157,4 +160,9 @@ export class ClusterManager {
     for (const st of this.states.values()) st.close();
     this.states.clear();
   }
+}
+
+/** ALPN for an HTTP/1.1 upstream over TLS: http/1.1 first, then the cluster's list (minus h2, which this connection will not speak). */
+export function http1Alpn(clusterAlpn: readonly string[]): string[] {
+  return ['http/1.1', ...clusterAlpn.filter((p) => p !== 'http/1.1' && p !== 'h2')];
 }

@@ -63,6 +63,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
   const adminDeps = {
     proxy, xds, logger, drain: () => void shutdown(),
     certChainPem: () => agent?.current()?.certChainPem.join(''),
+    appProbes: b.appProbes,
   };
   const admin = await startAdminServer(adminDeps, b.ports.admin);
   const health = await startAdminServer(adminDeps, b.ports.health, '0.0.0.0');

@@ -134,14 +134,18 @@ export class ListenerRuntime {
     if (!own) { socket.destroy(); return; }
     let l = own;
     let dstPort = socket.localPort ?? 0;
-    if (own.useOriginalDst) {
-      // Capture listener: hand off to the listener for the original destination, as
-      // Envoy's virtual outbound/inbound listeners do; else use our own chains.
+    if (own.useOriginalDst || own.restoreOriginalDst) {
       const dst = this.deps.origDst(socket);
       dstPort = dst.port;
-      const cfg = this.deps.config();
-      const target = cfg.listeners.get(`${dst.address}_${dst.port}`) ?? cfg.listeners.get(`0.0.0.0_${dst.port}`);
-      if (target && target !== own) l = target;
+      if (own.useOriginalDst) {
+        // Capture listener (virtualOutbound): hand off to the listener for the original
+        // destination, as Envoy's use_original_dst does; else use our own chains. A listener
+        // with only the original_dst filter (virtualInbound) keeps the connection and matches
+        // its chains on the original port, or inbound traffic would land on outbound listeners.
+        const cfg = this.deps.config();
+        const target = cfg.listeners.get(`${dst.address}_${dst.port}`) ?? cfg.listeners.get(`0.0.0.0_${dst.port}`);
+        if (target && target !== own) l = target;
+      }
     }
     if (!needsDetection(l)) {
       const chain = selectFilterChain(l, { dstPort, transport: 'raw_buffer', alpn: [] });
@@ -240,7 +244,9 @@ export class ListenerRuntime {
     const prefix = this.h2Prefix.get(socket);
     const ts = new tls.TLSSocket(prefix ? new ReplaySocket(socket, prefix) : socket, {
       isServer: true, secureContext: id.secureContext, requestCert: true, rejectUnauthorized: tlsCfg.requireClientCert,
-      ALPNProtocols: chain.filter.kind === 'http' ? ['h2', 'http/1.1'] : tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['istio', 'http/1.1'],
+      // HTTP chains also accept Istio's mesh ALPN values (as HTTP/1.1), so a peer that offers only
+      // istio-peer-exchange/istio is not refused with no_application_protocol.
+      ALPNProtocols: chain.filter.kind === 'http' ? ['h2', 'http/1.1', 'istio-peer-exchange', 'istio'] : tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['istio', 'http/1.1'],
     });
     this.sockets.add(ts);
     ts.on('close', () => this.sockets.delete(ts));

@@ -334,7 +334,9 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
   const lbMap: Record<string, LbPolicy> = {
     ROUND_ROBIN: 'round-robin', LEAST_REQUEST: 'least-request', RANDOM: 'random', RING_HASH: 'ring-hash', MAGLEV: 'ring-hash',
   };
-  const lbPolicy = lbMap[lbName];
+  // ORIGINAL_DST + CLUSTER_PROVIDED (Istio's PassthroughCluster): the cluster picks the host
+  // itself, so the lb_policy is moot. Accepted so one passthrough cluster never NACKs all of CDS.
+  const lbPolicy = lbMap[lbName] ?? (type === 'ORIGINAL_DST' && lbName === 'CLUSTER_PROVIDED' ? 'round-robin' : undefined);
   if (!lbPolicy) throw invalidConfig('unsupported lb_policy', { field: `Cluster(${name}).lb_policy`, value: lbName });
   const t = (c.circuit_breakers?.thresholds ?? []).find((x) => enumName(x.priority, ['DEFAULT', 'HIGH']) === 'DEFAULT');
   const d = ENVOY_DEFAULTS.circuitBreakers;
@@ -373,6 +375,11 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
   if (type === 'EDS') cluster.edsServiceName = c.eds_cluster_config?.service_name || name;
   else if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     cluster.staticEndpoints = buildEndpoints(c.load_assignment ?? {});
+  } else if (type === 'ORIGINAL_DST') {
+    // Forwarding to the connection's original destination is not implemented yet: the cluster
+    // exists (routes to it are valid) but has no hosts, so its traffic gets a local 503 (UH).
+    cluster.originalDst = true;
+    cluster.staticEndpoints = [];
   } else {
     throw invalidConfig('unsupported cluster type', { field: `Cluster(${name}).type`, value: type });
   }
@@ -443,7 +450,10 @@ export function buildListener(l: ListenerShape, unpack: AnyUnpacker = decodedAny
   }
   const out: Listener = {
     name, address: sa.address, port: sa.port_value,
-    useOriginalDst: bool(l.use_original_dst, false)
+    useOriginalDst: bool(l.use_original_dst, false),
+    // The original_dst listener filter only restores the destination for chain matching
+    // (Istio's virtualInbound); only use_original_dst hands the connection to another listener.
+    restoreOriginalDst: bool(l.use_original_dst, false)
       || (l.listener_filters ?? []).some((f) => f.name === 'envoy.filters.listener.original_dst'),
     detectTimeoutMs: durationMs(l.listener_filters_timeout) ?? ENVOY_DEFAULTS.detectTimeoutMs,
     bindToPort: bool(l.bind_to_port, true),

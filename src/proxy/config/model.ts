@@ -134,6 +134,8 @@ export interface Cluster {
   staticEndpoints?: Endpoint[];
   /** Source address for upstream connections (Istio binds inbound ones to 127.0.0.6 so capture skips them). */
   bindAddress?: string;
+  /** ORIGINAL_DST (passthrough) cluster; no forwarding to the original destination yet, so no hosts. */
+  originalDst?: boolean;
 }
 
 export interface Endpoint {
@@ -158,7 +160,12 @@ export type NetworkFilter =
 export interface FilterChain { name: string; match: FilterChainMatch; filter: NetworkFilter; tls?: DownstreamTls }
 
 export interface Listener {
-  name: string; address: string; port: number; useOriginalDst: boolean; detectTimeoutMs: number;
+  name: string; address: string; port: number;
+  /** use_original_dst: hand the connection to the listener for its original destination (virtualOutbound). */
+  useOriginalDst: boolean;
+  /** Match filter chains on the original destination port (use_original_dst or the original_dst listener filter). */
+  restoreOriginalDst: boolean;
+  detectTimeoutMs: number;
   /** false for Istio's virtual per-port listeners that only receive hand-offs from the capture listener. */
   bindToPort: boolean;
   filterChains: FilterChain[]; defaultChain?: FilterChain;
