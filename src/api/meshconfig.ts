@@ -94,7 +94,16 @@ export interface InjectionSpec {
   namespaceLabel?: string;
   revisionLabel?: string;
   failurePolicy?: FailurePolicy;
+  /**
+   * What the repair controller does with pods in injection-enabled namespaces that lack the
+   * sidecar (e.g. created while the webhook was down): Report only, or also rollout-restart
+   * their Deployment/StatefulSet/DaemonSet (rate-limited).
+   */
+  repair?: RepairMode;
 }
+
+export const REPAIR_MODES = ['Report', 'Restart'] as const;
+export type RepairMode = (typeof REPAIR_MODES)[number];
 
 export interface TracingSpec {
   samplingPercent?: number;
@@ -190,6 +199,20 @@ export interface MeshConfigStatus {
   /** Upgrade phase: Idle | ControlPlane | Gateways | DataPlane | Cleanup */
   upgradePhase?: string;
   dataPlane?: DataPlaneStatus;
+  /** Written by the repair controller (src/operator/repair.ts). */
+  injection?: InjectionStatus;
+}
+
+export interface InjectionStatus {
+  injected: number;
+  /** Pods in injection-enabled namespaces without a sidecar (e.g. created while the webhook was down). */
+  missing: number;
+  stale: number;
+  /** ns/name of missing pods, capped (see missingPodsTruncated). */
+  missingPods: string[];
+  missingPodsTruncated?: boolean;
+  /** Workloads rollout-restarted by the repair controller so far (kind/ns/name), most recent last, capped. */
+  restarted?: string[];
 }
 
 export interface MeshConfig {
@@ -252,6 +275,7 @@ export const MESHCONFIG_DEFAULTS = Object.freeze({
   workloadCertTTL: '24h',
   rootCertTTL: '87600h',
   failurePolicy: 'Fail' as FailurePolicy,
+  repair: 'Report' as RepairMode,
   samplingPercent: 1,
   updateStrategy: 'InPlace' as UpdateStrategyType,
   rolloutMode: 'Manual' as RolloutMode,
@@ -334,6 +358,7 @@ export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigS
       namespaceLabel: spec.injection?.namespaceLabel ?? INJECTION_LABEL,
       revisionLabel: spec.injection?.revisionLabel ?? REVISION_LABEL,
       failurePolicy: spec.injection?.failurePolicy ?? d.failurePolicy,
+      repair: spec.injection?.repair ?? d.repair,
     },
     telemetry: {
       accessLogs: spec.telemetry?.accessLogs ?? false,
@@ -651,10 +676,11 @@ function validateSpecInto(c: Checker, specV: unknown): void {
 
   const inj = c.obj(spec.injection, 'spec.injection');
   if (inj) {
-    c.known(inj, 'spec.injection', ['namespaceLabel', 'revisionLabel', 'failurePolicy']);
+    c.known(inj, 'spec.injection', ['namespaceLabel', 'revisionLabel', 'failurePolicy', 'repair']);
     c.str(inj.namespaceLabel, 'spec.injection.namespaceLabel', { re: LABEL_KEY_RE, reHint: 'must be a label key' });
     c.str(inj.revisionLabel, 'spec.injection.revisionLabel', { re: LABEL_KEY_RE, reHint: 'must be a label key' });
     c.enumOf(inj.failurePolicy, 'spec.injection.failurePolicy', FAILURE_POLICIES);
+    c.enumOf(inj.repair, 'spec.injection.repair', REPAIR_MODES);
     if (typeof inj.namespaceLabel === 'string' && inj.namespaceLabel === inj.revisionLabel) c.add('spec.injection.revisionLabel', 'must differ from namespaceLabel');
   }
 

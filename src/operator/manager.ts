@@ -13,8 +13,10 @@ import { Informer } from '../kube/informer.js';
 import { LeaderElector } from '../kube/lease.js';
 import { realClock, WorkQueue, type Clock } from '../kube/workqueue.js';
 import { OWNED_KINDS } from '../render/controlplane/render.js';
+import { DEFAULT_EXCLUDED_NAMESPACES } from '../render/inject/decide.js';
 import { MESHCONFIG_TYPE, MeshConfigReconciler, TerminalError, type ReconcilerCaches } from './reconciler.js';
 import { HttpMetricsSource, type MetricsSource } from './healthgate.js';
+import { RepairController, type RepairLimits } from './repair.js';
 
 export type { MetricsSource } from './healthgate.js';
 
@@ -62,6 +64,9 @@ export interface OperatorOptions {
    * <podIP>:15090/stats/prometheus. Default: no metrics, the gate is Deployment availability.
    */
   proxyMetrics?: MetricsSource | boolean;
+  /** Repair controller scan period (pods missing a sidecar); 0 disables it. Default 30 s. */
+  repairIntervalMs?: number;
+  repairLimits?: Partial<RepairLimits>;
 }
 
 export interface OperatorHandle {
@@ -149,6 +154,38 @@ export async function runOperator(opts: OperatorOptions): Promise<OperatorHandle
     }
   };
 
+  // Repair controller: periodic scans (missing pods carry no weft.dev/rev label, so the pod
+  // informer above cannot see them); its own client keeps the reconciler's request stats exact.
+  const repairRest = new KubeRest(kc);
+  const repair = new RepairController({
+    rest: repairRest,
+    logger: log.child({ component: 'repair' }),
+    clock,
+    excludedNamespaces: [...DEFAULT_EXCLUDED_NAMESPACES, opts.namespace],
+    ...(opts.repairLimits ? { limits: opts.repairLimits } : {}),
+  });
+  const repairIntervalMs = opts.repairIntervalMs ?? 30_000;
+  let repairing = false;
+  const repairTimer = repairIntervalMs > 0
+    ? setInterval(() => {
+        if (!leading || repairing) return;
+        repairing = true;
+        void (async (): Promise<void> => {
+          for (const mc of caches.meshConfigs.list()) {
+            if (mc.metadata.deletionTimestamp) continue;
+            try {
+              await repair.repairMeshConfig(mc);
+            } catch (e) {
+              log.warn({ meshConfig: mc.metadata.name, err: (e as Error).message }, 'repair scan failed');
+            }
+          }
+        })().finally(() => {
+          repairing = false;
+        });
+      }, repairIntervalMs)
+    : undefined;
+  repairTimer?.unref();
+
   const informers = [caches.meshConfigs, ...caches.owned.values(), caches.pods];
   for (const inf of informers) inf.start();
   const synced = Promise.all(informers.map((i) => i.waitForSync(60_000))).then(() => undefined);
@@ -183,6 +220,7 @@ export async function runOperator(opts: OperatorOptions): Promise<OperatorHandle
     rest,
     synced,
     stop: async (): Promise<void> => {
+      if (repairTimer) clearInterval(repairTimer);
       await elector.stop();
       leading = false;
       queue.shutdown();
@@ -190,6 +228,7 @@ export async function runOperator(opts: OperatorOptions): Promise<OperatorHandle
       await Promise.all(informers.map((i) => i.stop()));
       await webhook?.stop();
       rest.close();
+      repairRest.close();
     },
   };
 }

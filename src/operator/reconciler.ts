@@ -274,6 +274,8 @@ export class MeshConfigReconciler {
         maxObservedSkew: plan.maxObservedSkew,
         rolledNamespaces: dataPlane,
       },
+      // Owned by the repair controller (src/operator/repair.ts): carried so this write is a no-op for it.
+      ...(mc.status?.injection ? { injection: mc.status.injection } : {}),
     };
     await this.writeStatus(mc, status);
 
