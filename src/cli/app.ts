@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { CliIO } from './io.js';
 import type { GlobalOptions } from './kube.js';
+import type { ConfigPlanner } from './plan/plan.js';
 
 export interface App {
   io: CliIO;
@@ -11,6 +12,8 @@ export interface App {
   packageRoot: string;
   /** Weft version of this weftctl build. */
   version: string;
+  /** The control plane's translation for `weftctl plan` (built in src/cmd/weftctl.ts; absent = plan unavailable). */
+  planner?: ConfigPlanner;
 }
 
 /** Global flags (root options) merged with the command's own. */

@@ -9,6 +9,7 @@ import { registerCheck } from './commands/check.js';
 import { registerStatus } from './commands/status.js';
 import { registerKubeInject } from './commands/kube-inject.js';
 import { registerLifecycle } from './commands/lifecycle.js';
+import { registerPlan } from './commands/plan.js';
 import { registerProxy } from './commands/proxy.js';
 import { registerVersion } from './commands/version.js';
 
@@ -34,12 +35,14 @@ export function buildProgram(app: App): Command {
       'weftctl status',
       'weftctl analyze -A',
       'weftctl kube-inject -f deployment.yaml | kubectl apply -f -',
+      'weftctl plan -f virtualservice.yaml       # what would this change do to each proxy?',
     ]));
   registerAnalyze(program, app);
   registerCheck(program, app);
   registerStatus(program, app);
   registerKubeInject(program, app);
   registerLifecycle(program, app);
+  registerPlan(program, app);
   registerProxy(program, app);
   registerVersion(program, app);
   // Subcommands inherit the error routing and exit override.

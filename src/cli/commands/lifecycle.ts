@@ -233,6 +233,7 @@ interface UpgradeFlags {
 }
 
 interface UninstallFlags {
+  name?: string;
   purge?: boolean;
   timeout: string;
   manifests?: string;
@@ -356,17 +357,20 @@ export function registerLifecycle(program: Command, app: App): void {
   program
     .command('uninstall')
     .description('Remove the mesh: delete MeshConfigs (the operator tears down what it made), then the operator; --purge also deletes the CRDs')
+    .option('--name <meshconfig>', 'delete only this MeshConfig (default: every MeshConfig)')
     .option('--purge', 'also delete the Weft and Istio-API CRDs (and with them all Istio config objects)')
     .option('--timeout <duration>', 'how long to wait for MeshConfigs to be torn down', '2m')
     .option('--manifests <dir>', 'directory holding crds/ and operator/ (default: the package manifests)')
-    .addHelpText('after', examples(['weftctl uninstall', 'weftctl uninstall --purge']))
+    .addHelpText('after', examples(['weftctl uninstall', 'weftctl uninstall --name default', 'weftctl uninstall --purge']))
     .action(async (flags: UninstallFlags, cmd: Command) => {
       const g = globalsOf(cmd);
       const paint = painter(app.io.color);
       const timeoutMs = parseTimeout(flags.timeout);
       const { crds, operator } = installManifests(flags.manifests ?? path.join(app.packageRoot, 'manifests'));
       const cluster = connect(g);
-      const mcs = (await listCustom(cluster, MESHCONFIG_GROUP, MESHCONFIG_VERSION, MESHCONFIG_PLURAL)) as unknown as MeshConfig[];
+      const mcs = ((await listCustom(cluster, MESHCONFIG_GROUP, MESHCONFIG_VERSION, MESHCONFIG_PLURAL)) as unknown as MeshConfig[])
+        .filter((m) => flags.name === undefined || m.metadata.name === flags.name);
+      if (flags.name !== undefined && mcs.length === 0) app.io.err(`  - MeshConfig ${flags.name} (not found)\n`);
       app.io.err(paint('bold', `[1/3] MeshConfigs (${mcs.length})\n`));
       for (const m of mcs) {
         await call(`delete MeshConfig ${m.metadata.name}`, () => cluster.clients.custom.deleteClusterCustomObject({ group: MESHCONFIG_GROUP, version: MESHCONFIG_VERSION, plural: MESHCONFIG_PLURAL, name: m.metadata.name }), cluster.server)
