@@ -147,15 +147,7 @@ export function isHttpProtocol(p: Protocol): boolean {
   return p === 'HTTP' || p === 'HTTP2' || p === 'GRPC';
 }
 
-/** Resolves a short host (`reviews`, `reviews.ns`) from a config in `namespace` to an FQDN. */
-export function resolveHost(host: string, namespace: string, domain: string): string {
-  if (host.includes('*')) return host;
-  const parts = host.split('.');
-  if (parts.length === 1) return `${host}.${namespace}.svc.${domain}`;
-  if (parts.length === 2) return `${host}.svc.${domain}`;
-  if (parts.length === 3 && parts[2] === 'svc') return `${host}.${domain}`;
-  return host;
-}
+export { resolveHost } from '../api/istio/hosts.js';
 
 export function labelsMatch(selector: Record<string, string> | undefined, labels: Record<string, string>): boolean {
   if (!selector) return true;

@@ -48,18 +48,8 @@ export function emptyRegistry(meshNamespace = DEFAULT_MESH_NAMESPACE): Registry 
   return { services: [], pods: [], namespaces: [], meshNamespace };
 }
 
-/**
- * Resolves a host as written in a config in `namespace` to an FQDN, the way the control
- * plane does (src/xds/model.ts resolveHost): `reviews`, `reviews.ns`, `reviews.ns.svc`.
- */
-export function resolveHost(host: string, namespace: string, domain = CLUSTER_DOMAIN): string {
-  if (host.includes('*')) return host;
-  const parts = host.split('.');
-  if (parts.length === 1) return `${host}.${namespace}.svc.${domain}`;
-  if (parts.length === 2) return `${host}.svc.${domain}`;
-  if (parts.length === 3 && parts[2] === 'svc') return `${host}.${domain}`;
-  return host;
-}
+/** The control plane's own host resolution (`reviews`, `reviews.ns`, `reviews.ns.svc`). */
+export { resolveHost } from '../../api/istio/hosts.js';
 
 export function serviceFqdn(s: Pick<RegistryService, 'name' | 'namespace'>, domain = CLUSTER_DOMAIN): string {
   return `${s.name}.${s.namespace}.svc.${domain}`;
