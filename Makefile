@@ -12,7 +12,7 @@ JEST := node --experimental-vm-modules node_modules/jest/bin/jest.js
 APT_PACKAGES := iptables iproute2 openssl jq util-linux gcc libc6-dev
 
 .PHONY: help deps apt-deps build lint typecheck test test-unit test-integration test-e2e \
-        cluster-bins cluster-up cluster-down demo bench kind-up image clean
+        cluster-bins cluster-up cluster-down demo demo-down bench kind-up image clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,6 +60,9 @@ test: deps build lint test-unit test-integration test-e2e ## everything CI runs
 
 demo: deps build cluster-up ## the main job: start the cluster and show it
 	bash hack/demo.sh
+
+demo-down: ## remove everything `make demo` started (sample app, control plane, injector, process kubelet)
+	bash hack/demo-mesh.sh down
 
 bench: deps build ## benchmarks (not a pass/fail test)
 	node dist/bench/run.js $(if $(QUICK),--quick,)
