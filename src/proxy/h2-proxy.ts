@@ -13,9 +13,14 @@ import { stripHopByHop } from './http-proxy.js';
 import { classifyStatus } from './resilience/outlier.js';
 import { isRetriable, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import type { Stats } from './stats.js';
+import { authorizeRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
 
 export interface H2ProxyDeps { clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number }
-export interface H2Context { routes: () => RouteTable | undefined; direction: 'inbound' | 'outbound'; scheme: 'http' | 'https' }
+export interface H2Context {
+  routes: () => RouteTable | undefined; direction: 'inbound' | 'outbound'; scheme: 'http' | 'https';
+  /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
+  authz?: ConnectionAuthz;
+}
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
 /** Request bytes kept for replay on retry (Envoy's default buffer limit). */
@@ -30,7 +35,7 @@ function localReply(stream: http2.ServerHttp2Stream, status: number, flag: strin
   if (stream.headersSent) { stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); return; }
   if (grpc) {
     // gRPC clients read errors from a trailers-only response; map to UNAVAILABLE/UNIMPLEMENTED.
-    const code = status === 404 ? 12 : status === 504 ? 4 : 14;
+    const code = status === 404 ? 12 : status === 504 ? 4 : status === 403 ? 7 : 14;
     stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': msg, 'x-weft-response-flags': flag }, { endStream: true });
   } else {
     stream.respond({ [HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain', 'x-weft-response-flags': flag });
@@ -50,10 +55,16 @@ export class H2Proxy {
     const method = String(headers[':method'] ?? 'GET');
     const finish = (cluster: string, status: number, flags: string): void =>
       this.deps.stats.recordRequest({ cluster, status, flags, durationMs: this.deps.now() - start, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
+    const header = (n: string): string | undefined => { const v = headers[n]; return Array.isArray(v) ? v.join(',') : v; };
+    // RBAC runs before the router, as envoy.filters.http.rbac precedes envoy.filters.http.router.
+    if (!authorizeRequest(ctx.authz, { method, rawPath: path, authority, header }).allowed) {
+      stream.resume();
+      localReply(stream, RBAC_DENIED_STATUS, 'RBAC', grpc, RBAC_DENIED_BODY);
+      finish('rbac', RBAC_DENIED_STATUS, 'RBAC');
+      return;
+    }
     const table = ctx.routes();
-    const rr = table ? routeRequest(table, {
-      authority, path, method, header: (n) => { const v = headers[n]; return Array.isArray(v) ? v.join(',') : v; },
-    }) : undefined;
+    const rr = table ? routeRequest(table, { authority, path, method, header }) : undefined;
     if (!table || !rr) { stream.resume(); localReply(stream, 404, 'NR', grpc, 'no route'); finish('unknown', 404, 'NR'); return; }
     const action = rr.route.action;
     if (action.kind === 'direct') {

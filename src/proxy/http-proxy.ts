@@ -18,6 +18,7 @@ import { fnv1a } from './balance/host.js';
 import { isRetriable, outcomeStatus, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import { classifyStatus } from './resilience/outlier.js';
 import type { Stats } from './stats.js';
+import { authorizeRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
 const REPLAY_LIMIT = 1024 * 1024;
@@ -40,6 +41,8 @@ export interface HttpContext {
   scheme: 'http' | 'https';
   /** Sanitised x-forwarded-client-cert for mTLS peers; client-sent values are always dropped. */
   peerIdentity?: (req: http.IncomingMessage) => string | undefined;
+  /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
+  authz?: ConnectionAuthz;
 }
 
 export function requestView(req: http.IncomingMessage): RequestView {
@@ -105,8 +108,18 @@ export class HttpProxy {
         requestId: req.headers['x-request-id'], downstream: req.socket.remoteAddress, direction: ctx.direction,
       }, 'access');
     };
+    // RBAC runs before the router, as envoy.filters.http.rbac precedes envoy.filters.http.router.
+    const view = requestView(req);
+    const decision = authorizeRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header });
+    if (!decision.allowed) {
+      req.resume();
+      this.deps.logger.debug({ filter: decision.filter, policy: decision.policy, path: req.url }, 'rbac denied');
+      localReply(res, RBAC_DENIED_STATUS, 'RBAC', RBAC_DENIED_BODY);
+      finish('rbac', RBAC_DENIED_STATUS, 'RBAC');
+      return;
+    }
     const table = ctx.routes();
-    const rr = table ? routeRequest(table, requestView(req)) : undefined;
+    const rr = table ? routeRequest(table, view) : undefined;
     if (!table || !rr) {
       req.resume();
       localReply(res, 404, 'NR', 'no route\n');
@@ -368,6 +381,11 @@ export class HttpProxy {
     const fail = (status: number, text: string): void => {
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     };
+    const view = requestView(req);
+    if (!authorizeRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header }).allowed) {
+      socket.end(`HTTP/1.1 ${RBAC_DENIED_STATUS} Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${RBAC_DENIED_BODY.length}\r\nx-weft-response-flags: RBAC\r\nconnection: close\r\n\r\n${RBAC_DENIED_BODY}`);
+      return;
+    }
     if (!table || !rr || rr.route.action.kind !== 'forward') { fail(404, 'Not Found'); return; }
     const action = rr.route.action;
     const cs = this.deps.clusters.get(pickCluster(action, this.deps.rand()));

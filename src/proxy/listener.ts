@@ -14,6 +14,7 @@ import type { HttpContext, HttpProxy } from './http-proxy.js';
 import type { H2Proxy } from './h2-proxy.js';
 import type { TcpProxy } from './tcp-proxy.js';
 import { checkPeerIdentity, peerUris, type TlsIdentity } from './tls.js';
+import { clientCertError, type AuthzConnection } from './authz/index.js';
 import { originalDst, type OrigDst } from './orig-dst.js';
 import { ReplaySocket } from './replay-socket.js';
 
@@ -41,6 +42,8 @@ export class ListenerRuntime {
   private draining = false;
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
   private readonly h2Prefix = new WeakMap<net.Socket, Buffer>();
+  /** Per accepted socket: the addresses and destination port RBAC sees. */
+  private readonly connFacts = new WeakMap<net.Socket, AuthzConnection>();
 
   constructor(public name: string, private readonly deps: ListenerDeps, maxHeaderBytes = 60 * 1024, headersTimeoutMs = HEADERS_TIMEOUT_MS) {
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
@@ -76,7 +79,9 @@ export class ListenerRuntime {
     this.h2s.on('stream', (stream, headers) => {
       const c = stream.session ? this.ctxs.get(stream.session) : undefined;
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
-      deps.h2.handle(stream, headers, { routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme });
+      deps.h2.handle(stream, headers, {
+        routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme, ...(c.http.authz ? { authz: c.http.authz } : {}),
+      });
     });
     this.h2s.on('sessionError', () => { /* the session is torn down; nothing else to do */ });
     this.h2s.on('session', (session) => {
@@ -134,9 +139,11 @@ export class ListenerRuntime {
     if (!own) { socket.destroy(); return; }
     let l = own;
     let dstPort = socket.localPort ?? 0;
+    let dstIp = socket.localAddress;
     if (own.useOriginalDst || own.restoreOriginalDst) {
       const dst = this.deps.origDst(socket);
       dstPort = dst.port;
+      dstIp = dst.address;
       if (own.useOriginalDst) {
         // Capture listener (virtualOutbound): hand off to the listener for the original
         // destination, as Envoy's use_original_dst does; else use our own chains. A listener
@@ -147,6 +154,9 @@ export class ListenerRuntime {
         if (target && target !== own) l = target;
       }
     }
+    this.connFacts.set(socket, {
+      destinationPort: dstPort, ...(socket.remoteAddress ? { remoteIp: socket.remoteAddress } : {}), ...(dstIp ? { localIp: dstIp } : {}),
+    });
     if (!needsDetection(l)) {
       const chain = selectFilterChain(l, { dstPort, transport: 'raw_buffer', alpn: [] });
       this.dispatch(socket, l, chain, { kind: 'tcp' });
@@ -202,10 +212,10 @@ export class ListenerRuntime {
       this.h2Prefix.delete(socket);
       socket.unshift(prefix);
     }
-    this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http');
+    this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http', undefined, this.connFacts.get(socket));
   }
 
-  private route(socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https', peer?: string): void {
+  private route(socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https', peer?: string, conn?: AuthzConnection): void {
     const f = chain.filter;
     if (f.kind === 'tcp') {
       socket.resume();
@@ -219,6 +229,7 @@ export class ListenerRuntime {
       http: {
         routes, direction, scheme,
         ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
+        ...(f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
       },
     };
     this.ctxs.set(socket, ctx);
@@ -258,9 +269,15 @@ export class ListenerRuntime {
       const cert = ts.getPeerCertificate();
       const bad = tlsCfg.requireClientCert ? checkPeerIdentity(cert, tlsCfg.expectedSans) : undefined;
       if (bad) { this.deps.logger.warn({ peer: peerUris(cert) }, 'peer identity rejected'); ts.destroy(); return; }
+      // A client certificate counts only if it chained to our roots (Node checks that only for tls.Server sockets).
+      const certError = clientCertError(ts);
+      if (tlsCfg.requireClientCert && certError) { this.deps.logger.warn({ reason: certError }, 'peer certificate not verified'); ts.destroy(); return; }
       const peer = peerUris(cert)[0];
       const proto = ts.alpnProtocol === 'h2' ? 'h2' : 'h1';
-      this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', peer);
+      this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', peer, {
+        // Only a certificate that chained to our roots names a principal RBAC may trust.
+        ...this.connFacts.get(socket), ...(!certError && peer ? { peerPrincipal: peer } : {}),
+      });
     });
     socket.resume();
   }

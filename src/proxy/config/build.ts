@@ -9,6 +9,7 @@ import type {
 import {
   anyTypeName, bool, durationMs, enumName, fullRegex, int64, invalidConfig, stringMatch, u32,
 } from './convert.js';
+import { compileRbacFilter, HTTP_RBAC_TYPE, type HttpRbacShape, type RbacFilter } from '../authz/index.js';
 import {
   ENVOY_DEFAULTS, type Cluster, type DownstreamTls, type Endpoint, type FaultPolicy, type FilterChain, type ForwardAction, type HashPolicy,
   type HeaderAdd, type HeaderMatch, type HeaderMutations, type LbPolicy, type Listener, type NetworkFilter, type PathMatch,
@@ -71,7 +72,7 @@ function mutations(
   };
 }
 
-function headerMatch(h: HeaderMatcher, field: string): HeaderMatch {
+export function headerMatch(h: HeaderMatcher, field: string): HeaderMatch {
   const name = h.name?.toLowerCase();
   if (!name) throw invalidConfig('header matcher has no name', { field });
   const invert = h.invert_match === true;
@@ -398,6 +399,16 @@ function downstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker
   };
 }
 
+/** envoy.filters.http.rbac filters in http_filters order (Istio: DENY before ALLOW). */
+function rbacFilters(h: HttpConnectionManagerShape, unpack: AnyUnpacker, field: string): RbacFilter[] {
+  const out: RbacFilter[] = [];
+  (h.http_filters ?? []).forEach((f, i) => {
+    if (!f.typed_config || anyTypeName(f.typed_config) !== HTTP_RBAC_TYPE) return;
+    out.push(compileRbacFilter(f.name ?? `rbac[${i}]`, unpack(f.typed_config) as HttpRbacShape, `${field}.http_filters[${i}]`));
+  });
+  return out;
+}
+
 function networkFilter(fc: FilterChainShape, unpack: AnyUnpacker, field: string): NetworkFilter {
   for (const f of fc.filters ?? []) {
     const tn = anyTypeName(f.typed_config);
@@ -409,6 +420,7 @@ function networkFilter(fc: FilterChainShape, unpack: AnyUnpacker, field: string)
         maxHeadersCount: u32(h.common_http_protocol_options?.max_headers_count, ENVOY_DEFAULTS.maxHeadersCount),
         requestTimeoutMs: durationMs(h.request_timeout) ?? 0,
         streamIdleTimeoutMs: durationMs(h.stream_idle_timeout) ?? 300_000,
+        rbac: rbacFilters(h, unpack, field),
       };
       if (h.rds?.route_config_name) out.rdsName = h.rds.route_config_name;
       else if (h.route_config) out.inlineRoutes = buildRouteTable(h.route_config);

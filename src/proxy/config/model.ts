@@ -1,5 +1,6 @@
 // The proxy's internal routing model: what the data plane consults per request. Built
 // from Envoy resources by build.ts; immutable once built, swapped whole on a config change.
+import type { RbacFilter } from '../authz/engine.js';
 
 export type StringMatch =
   | { kind: 'exact'; value: string; ignoreCase: boolean }
@@ -154,7 +155,9 @@ export interface FilterChainMatch {
 
 export type NetworkFilter =
   | { kind: 'http'; rdsName?: string; inlineRoutes?: RouteTable; maxRequestHeadersKb: number; maxHeadersCount: number;
-      requestTimeoutMs: number; streamIdleTimeoutMs: number }
+      requestTimeoutMs: number; streamIdleTimeoutMs: number;
+      /** Compiled envoy.filters.http.rbac filters, in order; empty = no authorization. */
+      rbac: RbacFilter[] }
   | { kind: 'tcp'; clusters: WeightedCluster[]; totalWeight: number; idleTimeoutMs: number };
 
 export interface FilterChain { name: string; match: FilterChainMatch; filter: NetworkFilter; tls?: DownstreamTls }
