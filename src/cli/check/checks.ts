@@ -146,7 +146,8 @@ export function uninjectedPodsCheck(pods: readonly string[]): CheckResult {
     'they were created before injection was enabled or while the webhook was down: kubectl rollout restart their workloads');
 }
 
-export type SyncState = 'SYNCED' | 'STALE' | 'NACK' | 'NOT SENT';
+/** PENDING: sent moments ago and not ACKed yet (within the grace), so not a warning. */
+export type SyncState = 'SYNCED' | 'STALE' | 'NACK' | 'NOT SENT' | 'PENDING';
 
 export interface ProxySync {
   proxy: string;
@@ -156,13 +157,22 @@ export interface ProxySync {
   error?: string;
 }
 
+const typesIn = (s: ProxySync, state: SyncState): string[] => Object.entries(s.types).filter(([, v]) => v === state).map(([k]) => k);
+
 export function proxySyncCheck(source: string, syncs: readonly ProxySync[] | undefined): CheckResult {
   if (syncs === undefined) return r('data-plane', 'config sync', 'skip', `proxy sync status not available (${source})`);
-  const nacked = syncs.filter((s) => Object.values(s.types).includes('NACK'));
-  const stale = syncs.filter((s) => Object.values(s.types).includes('STALE'));
-  if (nacked.length > 0) return r('data-plane', 'config sync', 'fail', `${nacked.length} proxy(ies) rejected (NACKed) config: ${list(nacked.map((n) => `${n.proxy}${n.error ? ` (${n.error})` : ''}`))}`, 'run `weftctl proxy-status` and `weftctl analyze` to find the bad config');
-  if (stale.length > 0) return r('data-plane', 'config sync', 'warn', `${stale.length} proxy(ies) have not ACKed the latest config: ${list(stale.map((s) => s.proxy))}`, 'they may be overloaded or disconnected; check `weftctl proxy-status`');
-  return r('data-plane', 'config sync', 'pass', `${syncs.length} proxies ACKed the latest config`);
+  const nacked = syncs.filter((s) => typesIn(s, 'NACK').length > 0);
+  const stale = syncs.filter((s) => typesIn(s, 'STALE').length > 0);
+  const pending = syncs.filter((s) => typesIn(s, 'PENDING').length > 0);
+  if (nacked.length > 0) {
+    return r('data-plane', 'config sync', 'fail', `${nacked.length} proxy(ies) rejected (NACKed) config: ${list(nacked.map((n) => `${n.proxy} [${typesIn(n, 'NACK').join(',')}]${n.error ? ` (${n.error})` : ''}`))}`,
+      'run `weftctl proxy-status` and `weftctl analyze` to find the bad config');
+  }
+  if (stale.length > 0) {
+    return r('data-plane', 'config sync', 'warn', `${stale.length} proxy(ies) have not ACKed the latest config: ${list(stale.map((s) => `${s.proxy} [${typesIn(s, 'STALE').join(',')}]`))}`,
+      'they may be overloaded or disconnected; check `weftctl proxy-status`');
+  }
+  return r('data-plane', 'config sync', 'pass', `${syncs.length} proxies ACKed the latest config${pending.length ? ` (${pending.length} still receiving a new push)` : ''}`);
 }
 
 function list(xs: string[], max = 5): string {

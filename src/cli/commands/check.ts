@@ -1,5 +1,6 @@
 // weftctl check [--pre]: gathers facts from the cluster and runs the pure checks in
-// src/cli/check/checks.ts. Proxy config-sync status comes from a pluggable ProxySyncSource.
+// src/cli/check/checks.ts. Proxy config-sync status comes from a pluggable ProxySyncSource:
+// the control plane's /debug/syncz with --controlplane-debug, else the check is skipped.
 import tls from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
@@ -20,6 +21,7 @@ import {
 import { CliError, EXIT, painter } from '../io.js';
 import { apiMessage, call, connect, listCustom, type Cluster } from '../kube.js';
 import { parseOutputFormat, renderData } from '../output.js';
+import { SynczClient } from '../syncz.js';
 
 export const OPERATOR_NAMESPACE = 'weft-system';
 export const OPERATOR_DEPLOYMENT = 'weft-operator';
@@ -28,16 +30,22 @@ export const REQUIRED_CRDS: readonly string[] = Object.freeze([
   ...ISTIO_KINDS.map((k) => `${k.plural}.${k.group}`),
 ]);
 
-/** Where per-proxy ACK/NACK state comes from. The control plane does not expose one yet. */
+/** Where per-proxy ACK/NACK state comes from (undefined from fetch() = not available: skip). */
 export interface ProxySyncSource {
   readonly description: string;
   fetch(): Promise<ProxySync[] | undefined>;
 }
 
 export const noProxySyncSource: ProxySyncSource = {
-  description: 'the control plane exposes no sync-status endpoint yet',
+  description: 'pass --controlplane-debug http://127.0.0.1:<debug port> to read the control plane /debug/syncz',
   fetch: async () => undefined,
 };
+
+/** The control plane's GET /debug/syncz (see src/cli/syncz.ts). */
+export function synczProxySyncSource(baseUrl: string, graceMs?: number): ProxySyncSource {
+  const client = new SynczClient(baseUrl, graceMs === undefined ? {} : { graceMs });
+  return { description: client.description, fetch: () => client.fetch() };
+}
 
 /** A webhook of ours: named weft-* or managed by the operator. */
 export function isWeftWebhook(o: { metadata?: { name?: string; labels?: Record<string, string> } }): boolean {
@@ -206,7 +214,8 @@ async function postChecks(d: CheckDeps): Promise<CheckResult[]> {
   try {
     syncs = await d.sync.fetch();
   } catch (e) {
-    out.push({ category: 'data-plane', name: 'config sync', status: 'warn', message: `cannot read proxy sync status: ${apiMessage(e)}` });
+    // The user asked for this source explicitly, so an unreadable one is a failure.
+    out.push({ category: 'data-plane', name: 'config sync', status: 'fail', message: `cannot read proxy sync status from ${d.sync.description}: ${apiMessage(e)}`, hint: 'is --controlplane-debug the control plane debug address (its /debug/syncz)?' });
   }
   if (!out.some((x) => x.name === 'config sync')) out.push(proxySyncCheck(d.sync.description, syncs));
   return out;
@@ -217,18 +226,22 @@ export function registerCheck(program: Command, app: App, sync: ProxySyncSource 
     .command('check')
     .description('Check that the cluster can run Weft (--pre) or that an installed mesh is healthy')
     .option('--pre', 'run only the pre-installation checks')
+    .option('--controlplane-debug <url>', 'control plane debug address (http://127.0.0.1:<port>); reads /debug/syncz for the proxy config-sync check')
     .addHelpText('after', examples([
       '# Before installing',
       'weftctl check --pre',
       '# After installing: CRDs, MeshConfig, control plane, webhooks, certificates, data plane',
       'weftctl check',
       'weftctl check -o json',
+      '# Also fail on proxies that NACKed config (control plane debug port, e.g. after kubectl port-forward)',
+      'weftctl check --controlplane-debug http://127.0.0.1:15014',
     ]))
-    .action(async (flags: { pre?: boolean }, cmd: Command) => {
+    .action(async (flags: { pre?: boolean; controlplaneDebug?: string }, cmd: Command) => {
       const g = globalsOf(cmd);
       const format = parseOutputFormat(g.output);
+      const source = flags.controlplaneDebug !== undefined ? synczProxySyncSource(flags.controlplaneDebug) : sync;
       const cluster = connect(g);
-      const deps: CheckDeps = { cluster, now: app.now(), sync };
+      const deps: CheckDeps = { cluster, now: app.now(), sync: source };
       const results = flags.pre ? await preChecks(deps) : await postChecks(deps);
       app.io.out(format === 'json' || format === 'yaml' ? renderData(results, format) : formatChecks(results, painter(app.io.color)));
       if (summarize(results).fail > 0) throw new CliError('', EXIT.failure);

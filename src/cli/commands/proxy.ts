@@ -12,7 +12,8 @@ import { examples, globalsOf, type App } from '../app.js';
 import type { ProxySync, SyncState } from '../check/checks.js';
 import { CliError, EXIT } from '../io.js';
 import { call, connect, isNotFound, type Cluster } from '../kube.js';
-import { parseOutputFormat, renderData, renderTable } from '../output.js';
+import { parseOutputFormat, renderData, renderTable, type OutputFormat } from '../output.js';
+import { SynczClient, synczToProxySyncs } from '../syncz.js';
 
 export const LOCAL_POD_CIDR = '10.88.0.0/16';
 
@@ -112,6 +113,40 @@ export function formatSyncTable(rows: readonly ProxySync[]): string {
   ]));
 }
 
+/** `reviews-v1` or `shop/reviews-v1` against syncz names `<pod>.<namespace>`. Pure. */
+export function matchesPodRef(proxy: string, ref: string): boolean {
+  if (ref.includes('/')) {
+    const [ns, name] = ref.split('/', 2) as [string, string];
+    return proxy === `${name}.${ns}`;
+  }
+  return proxy === ref || proxy.startsWith(`${ref}.`);
+}
+
+/** The NACK lines printed under the table (the table has no room for error text). Pure. */
+export function formatSyncErrors(rows: readonly ProxySync[]): string {
+  return rows.filter((r) => r.error && Object.values(r.types).includes('NACK')).map((r) => `NACK ${r.proxy}: ${r.error}\n`).join('');
+}
+
+/** proxy-status --controlplane-debug: the control plane's view (sent vs ACKed), no cluster needed. */
+async function statusFromSyncz(app: App, base: string, podRef: string | undefined, format: OutputFormat): Promise<void> {
+  const client = new SynczClient(base);
+  let rows: ProxySync[];
+  try {
+    rows = synczToProxySyncs(await client.report());
+  } catch (e) {
+    throw new CliError(`cannot read proxy sync status from ${client.description}: ${(e as Error).message}`, EXIT.failure);
+  }
+  if (podRef) rows = rows.filter((r) => matchesPodRef(r.proxy, podRef));
+  if (rows.length === 0) {
+    app.io.err(`the control plane at ${client.url.href} has no connected proxy${podRef ? ` matching ${podRef}` : ''}\n`);
+    if (podRef) throw new CliError('', EXIT.failure);
+    return;
+  }
+  if (format === 'json' || format === 'yaml') app.io.out(renderData(rows, format));
+  else app.io.out(formatSyncTable(rows) + formatSyncErrors(rows));
+  if (rows.some((r) => Object.values(r.types).includes('NACK'))) throw new CliError('', EXIT.failure);
+}
+
 async function fetchDump(ip: string, port: number, timeoutMs = 3000): Promise<ConfigDump> {
   return new Promise((resolve, reject) => {
     const req = http.get({ host: ip, port, path: '/config_dump?include_eds', timeout: timeoutMs }, (res) => {
@@ -169,10 +204,16 @@ export function registerProxy(program: Command, app: App): void {
     .argument('[pod]', 'one pod (name or namespace/name); default: every injected pod in the namespace (-A: all)')
     .option('-A, --all-namespaces', 'all namespaces')
     .option('--admin-port <port>', 'proxy admin port', String(PROXY_PORTS.admin))
-    .addHelpText('after', examples(['weftctl proxy-status', 'weftctl proxy-status -A', 'weftctl proxy-status -n shop reviews-v1-5d9c']))
-    .action(async (podRef: string | undefined, flags: { allNamespaces?: boolean; adminPort: string }, cmd: Command) => {
+    .option('--controlplane-debug <url>', "read the control plane's /debug/syncz (sent vs ACKed per type: SYNCED/STALE/NACK) instead of each proxy's admin port")
+    .addHelpText('after', examples([
+      'weftctl proxy-status', 'weftctl proxy-status -A', 'weftctl proxy-status -n shop reviews-v1-5d9c',
+      '# Every proxy connected to the control plane, as the control plane sees it',
+      'weftctl proxy-status --controlplane-debug http://127.0.0.1:15014',
+    ]))
+    .action(async (podRef: string | undefined, flags: { allNamespaces?: boolean; adminPort: string; controlplaneDebug?: string }, cmd: Command) => {
       const g = globalsOf(cmd);
       const format = parseOutputFormat(g.output);
+      if (flags.controlplaneDebug !== undefined) return statusFromSyncz(app, flags.controlplaneDebug, podRef, format);
       const cluster = connect(g);
       const port = Number(flags.adminPort);
       let pods: k8s.V1Pod[];
