@@ -14,7 +14,7 @@ import type { HttpContext, HttpProxy } from './http-proxy.js';
 import type { H2Proxy } from './h2-proxy.js';
 import type { TcpProxy } from './tcp-proxy.js';
 import { checkPeerIdentity, peerUris, type TlsIdentity } from './tls.js';
-import { clientCertError, type AuthzConnection } from './authz/index.js';
+import { clientCertError, evaluateNetworkRbac, type AuthzConnection } from './authz/index.js';
 import { originalDst, type OrigDst } from './orig-dst.js';
 import { ReplaySocket } from './replay-socket.js';
 
@@ -216,6 +216,7 @@ export class ListenerRuntime {
   }
 
   private route(socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https', peer?: string, conn?: AuthzConnection): void {
+    if (!this.connectionAllowed(socket, chain, conn)) return;
     const f = chain.filter;
     if (f.kind === 'tcp') {
       socket.resume();
@@ -246,6 +247,21 @@ export class ListenerRuntime {
       this.h1.emit('connection', socket);
     }
     socket.resume();
+  }
+
+  /**
+   * Network RBAC (envoy.filters.network.rbac): one decision per connection, after TLS so a
+   * verified mTLS principal counts, and before the terminal filter so a refused connection
+   * never reaches the upstream. Refused: closed at once with nothing written, as Envoy does.
+   * (Envoy decides on the first byte; deciding at accept is stricter for server-first protocols.)
+   */
+  private connectionAllowed(socket: net.Socket, chain: FilterChain, conn: AuthzConnection | undefined): boolean {
+    if (!chain.networkRbac || chain.networkRbac.length === 0) return true;
+    const d = evaluateNetworkRbac(chain.networkRbac, conn ?? {});
+    if (d.allowed) return true;
+    this.deps.logger.debug({ listener: this.name, chain: chain.name, filter: d.filter, policy: d.policy, remoteIp: conn?.remoteIp }, 'connection refused by RBAC');
+    socket.destroy();
+    return false;
   }
 
   private terminateTls(socket: net.Socket, _l: Listener, chain: FilterChain): void {

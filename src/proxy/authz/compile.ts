@@ -11,6 +11,20 @@ import type { CidrRangeShape, MetadataMatcherShape, PathMatcherShape, Permission
 
 export type Predicate = (r: PreparedRequest) => boolean;
 
+/** Where a rule runs: an HTTP filter sees requests; a network filter sees only the connection. */
+export type RbacScope = 'http' | 'network';
+
+/** Request-level kinds a network RBAC filter refuses, as Envoy does (it has no request to look at). */
+const REQUEST_ONLY: ReadonlySet<string> = new Set(['header', 'url_path', 'metadata']);
+
+function requireScope(kind: string, scope: RbacScope, field: string, what: string): void {
+  if (scope === 'network' && REQUEST_ONLY.has(kind)) {
+    throw invalidConfig(`RBAC ${what} kind '${kind}' is not supported by the network RBAC filter (connection-level rules only)`, {
+      field: `${field}.${kind}`, kind,
+    });
+  }
+}
+
 const always: Predicate = () => true;
 
 /** Exactly one oneof member must be set; returns its key. */
@@ -55,8 +69,10 @@ function list<T>(items: T[] | undefined, field: string, compile: (x: T, f: strin
   return (items ?? []).map((x, i) => compile(x, `${field}[${i}]`));
 }
 
-export function compilePermission(p: PermissionShape, field: string): Predicate {
+export function compilePermission(p: PermissionShape, field: string, scope: RbacScope = 'http'): Predicate {
   const kind = kindOf(p, field, 'permission');
+  requireScope(kind, scope, field, 'permission');
+  const sub = (x: PermissionShape, f: string): Predicate => compilePermission(x, f, scope);
   switch (kind) {
     case 'any':
       if (p.any !== true) throw invalidConfig('RBAC permission any must be true', { field });
@@ -77,15 +93,15 @@ export function compilePermission(p: PermissionShape, field: string): Predicate 
       return (r) => cidrContains(c, r.req.localIp);
     }
     case 'and_rules': {
-      const ps = list(p.and_rules?.rules, `${field}.and_rules.rules`, compilePermission);
+      const ps = list(p.and_rules?.rules, `${field}.and_rules.rules`, sub);
       return (r) => ps.every((f) => f(r));
     }
     case 'or_rules': {
-      const ps = list(p.or_rules?.rules, `${field}.or_rules.rules`, compilePermission);
+      const ps = list(p.or_rules?.rules, `${field}.or_rules.rules`, sub);
       return (r) => ps.some((f) => f(r));
     }
     case 'not_rule': {
-      const inner = compilePermission(p.not_rule ?? {}, `${field}.not_rule`);
+      const inner = sub(p.not_rule ?? {}, `${field}.not_rule`);
       return (r) => !inner(r);
     }
     default:
@@ -119,8 +135,10 @@ function metadata(m: MetadataMatcherShape | undefined, field: string): Predicate
   throw invalidConfig('unsupported RBAC metadata value matcher', { field: `${field}.value`, kinds: Object.keys(value) });
 }
 
-export function compilePrincipal(p: PrincipalShape, field: string): Predicate {
+export function compilePrincipal(p: PrincipalShape, field: string, scope: RbacScope = 'http'): Predicate {
   const kind = kindOf(p, field, 'principal');
+  requireScope(kind, scope, field, 'principal');
+  const sub = (x: PrincipalShape, f: string): Predicate => compilePrincipal(x, f, scope);
   switch (kind) {
     case 'any':
       if (p.any !== true) throw invalidConfig('RBAC principal any must be true', { field });
@@ -135,15 +153,15 @@ export function compilePrincipal(p: PrincipalShape, field: string): Predicate {
     case 'url_path': return urlPath(p.url_path, `${field}.url_path`);
     case 'metadata': return metadata(p.metadata, `${field}.metadata`);
     case 'and_ids': {
-      const ps = list(p.and_ids?.ids, `${field}.and_ids.ids`, compilePrincipal);
+      const ps = list(p.and_ids?.ids, `${field}.and_ids.ids`, sub);
       return (r) => ps.every((f) => f(r));
     }
     case 'or_ids': {
-      const ps = list(p.or_ids?.ids, `${field}.or_ids.ids`, compilePrincipal);
+      const ps = list(p.or_ids?.ids, `${field}.or_ids.ids`, sub);
       return (r) => ps.some((f) => f(r));
     }
     case 'not_id': {
-      const inner = compilePrincipal(p.not_id ?? {}, `${field}.not_id`);
+      const inner = sub(p.not_id ?? {}, `${field}.not_id`);
       return (r) => !inner(r);
     }
     default:

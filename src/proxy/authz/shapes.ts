@@ -56,3 +56,17 @@ export interface HttpRbacShape {
 }
 
 export const HTTP_RBAC_TYPE = 'envoy.extensions.filters.http.rbac.v3.RBAC';
+
+/** envoy.extensions.filters.network.rbac.v3.RBAC (the filter in front of tcp_proxy on TCP ports). */
+export interface NetworkRbacShape {
+  rules?: RbacRulesShape;
+  matcher?: unknown;
+  shadow_rules?: unknown;
+  shadow_matcher?: unknown;
+  shadow_rules_stat_prefix?: string;
+  stat_prefix?: string;
+  enforcement_type?: EnumLike;
+  delay_deny?: unknown;
+}
+
+export const NETWORK_RBAC_TYPE = 'envoy.extensions.filters.network.rbac.v3.RBAC';

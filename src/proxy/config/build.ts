@@ -9,7 +9,9 @@ import type {
 import {
   anyTypeName, bool, durationMs, enumName, fullRegex, int64, invalidConfig, stringMatch, u32,
 } from './convert.js';
-import { compileRbacFilter, HTTP_RBAC_TYPE, type HttpRbacShape, type RbacFilter } from '../authz/index.js';
+import {
+  compileNetworkRbacFilter, compileRbacFilter, HTTP_RBAC_TYPE, NETWORK_RBAC_TYPE, type HttpRbacShape, type NetworkRbacShape, type RbacFilter,
+} from '../authz/index.js';
 import {
   ENVOY_DEFAULTS, type Cluster, type DownstreamTls, type Endpoint, type FaultPolicy, type FilterChain, type ForwardAction, type HashPolicy,
   type HeaderAdd, type HeaderMatch, type HeaderMutations, type LbPolicy, type Listener, type NetworkFilter, type PathMatch,
@@ -403,7 +405,12 @@ function downstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker
 function rbacFilters(h: HttpConnectionManagerShape, unpack: AnyUnpacker, field: string): RbacFilter[] {
   const out: RbacFilter[] = [];
   (h.http_filters ?? []).forEach((f, i) => {
-    if (!f.typed_config || anyTypeName(f.typed_config) !== HTTP_RBAC_TYPE) return;
+    const tn = f.typed_config ? anyTypeName(f.typed_config) : '';
+    // The network flavour in http_filters would otherwise be skipped silently, dropping a policy.
+    if (tn === NETWORK_RBAC_TYPE) {
+      throw invalidConfig('network RBAC filter configured as an HTTP filter', { field: `${field}.http_filters[${i}]`, typeUrl: tn });
+    }
+    if (!f.typed_config || tn !== HTTP_RBAC_TYPE) return;
     out.push(compileRbacFilter(f.name ?? `rbac[${i}]`, unpack(f.typed_config) as HttpRbacShape, `${field}.http_filters[${i}]`));
   });
   return out;
@@ -439,6 +446,30 @@ function networkFilter(fc: FilterChainShape, unpack: AnyUnpacker, field: string)
   throw invalidConfig('filter chain has no HttpConnectionManager or TcpProxy', { field });
 }
 
+function isTerminal(typeName: string): boolean {
+  return typeName.endsWith('HttpConnectionManager') || typeName.endsWith('TcpProxy');
+}
+
+/**
+ * envoy.filters.network.rbac filters in a chain's `filters` ahead of the terminal filter
+ * (HCM or tcp_proxy), in order. RBAC after the terminal filter, or the HTTP flavour among
+ * network filters, is refused: it could never be enforced, and ignoring it drops a policy.
+ */
+function networkRbacFilters(fc: FilterChainShape, unpack: AnyUnpacker, field: string): RbacFilter[] {
+  const out: RbacFilter[] = [];
+  let terminal: string | undefined;
+  (fc.filters ?? []).forEach((f, i) => {
+    const tn = f.typed_config ? anyTypeName(f.typed_config) : '';
+    const at = `${field}.filters[${i}]`;
+    if (tn === HTTP_RBAC_TYPE) throw invalidConfig('HTTP RBAC filter configured as a network filter', { field: at, typeUrl: tn });
+    if (tn === NETWORK_RBAC_TYPE && f.typed_config) {
+      if (terminal) throw invalidConfig('network RBAC filter after the terminal filter is never reached', { field: at, terminal });
+      out.push(compileNetworkRbacFilter(f.name ?? `rbac[${i}]`, unpack(f.typed_config) as NetworkRbacShape, at));
+    } else if (!terminal && isTerminal(tn)) terminal = tn;
+  });
+  return out;
+}
+
 function filterChain(fc: FilterChainShape, unpack: AnyUnpacker, field: string): FilterChain {
   const m = fc.filter_chain_match ?? {};
   const match: FilterChain['match'] = {
@@ -448,6 +479,8 @@ function filterChain(fc: FilterChainShape, unpack: AnyUnpacker, field: string): 
   if (m.destination_port?.value) match.destinationPort = m.destination_port.value;
   if (m.transport_protocol) match.transportProtocol = m.transport_protocol;
   const out: FilterChain = { name: fc.name ?? '', match, filter: networkFilter(fc, unpack, field) };
+  const networkRbac = networkRbacFilters(fc, unpack, field);
+  if (networkRbac.length > 0) out.networkRbac = networkRbac;
   const tls = downstreamTls(fc.transport_socket, unpack);
   if (tls) out.tls = tls;
   return out;

@@ -160,7 +160,12 @@ export type NetworkFilter =
       rbac: RbacFilter[] }
   | { kind: 'tcp'; clusters: WeightedCluster[]; totalWeight: number; idleTimeoutMs: number };
 
-export interface FilterChain { name: string; match: FilterChainMatch; filter: NetworkFilter; tls?: DownstreamTls }
+export interface FilterChain {
+  name: string; match: FilterChainMatch; filter: NetworkFilter; tls?: DownstreamTls;
+  /** Compiled envoy.filters.network.rbac filters in front of the terminal filter, in order;
+   *  evaluated once per connection (after TLS, so mTLS principals count). Absent/empty = none. */
+  networkRbac?: RbacFilter[];
+}
 
 export interface Listener {
   name: string; address: string; port: number;
