@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
+import { deleteCrds, ensureIstioCrds } from '../../helpers/crds.js';
 import { kubeconfigPath, repoRoot } from '../../helpers/paths.js';
 
 jest.setTimeout(180_000);
@@ -39,8 +40,12 @@ function file(name: string, text: string): string {
   return p;
 }
 
+let createdCrds: string[] = [];
+
 beforeAll(async () => {
   ns = await createTestNamespace('cliplan');
+  // plan dry-runs Istio objects, so their CRDs must exist (suites run in any order on a fresh cluster).
+  createdCrds = await ensureIstioCrds(ns.clients);
   dir = mkdtempSync(path.join(os.tmpdir(), 'weftctl-plan-'));
   const c = ns.clients;
   await c.core.createNamespacedService({ namespace: ns.name, body: { metadata: { name: 'reviews' }, spec: { selector: { app: 'reviews' }, ports: [{ name: 'http', port: 9080 }] } } });
@@ -66,6 +71,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ns?.cleanup();
+  if (ns) await deleteCrds(ns.clients, createdCrds);
 });
 
 const changeYaml = (nsName: string): string => `
