@@ -3,36 +3,12 @@
 // endpoints (EndpointSlices may not hold loopback addresses; ServiceEntries may). Routing
 // comes from a DestinationRule + VirtualService applied to the API server.
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import fs from 'node:fs';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as grpcXds from '@grpc/grpc-js-xds';
-import { parse } from 'yaml';
-import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { silentLogger } from '../../../src/log/logger.js';
 import { startControlPlane, type ControlPlane } from '../../../src/xds/controlplane.js';
 import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
-
-const CRD_DIR = path.join(process.cwd(), 'manifests/crds/istio');
-
-async function ensureIstioCrds(clients: ReturnType<typeof clusterClients>): Promise<string[]> {
-  const created: string[] = [];
-  for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml'))) {
-    const crd = parse(fs.readFileSync(path.join(CRD_DIR, f), 'utf8')) as V1CustomResourceDefinition;
-    const name = crd.metadata!.name!;
-    if (!(await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined))) {
-      await clients.apiext.createCustomResourceDefinition({ body: crd }).catch((e: unknown) => {
-        if ((e as { code?: number }).code !== 409) throw e;
-      });
-      created.push(name);
-    }
-    await waitFor(`${name} established`, async () => {
-      const c = await clients.apiext.readCustomResourceDefinition({ name });
-      return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
-    });
-  }
-  return created;
-}
+import { ensureIstioCrds } from '../../helpers/crds.js';
 
 const echoService = {
   Call: {

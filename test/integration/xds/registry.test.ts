@@ -2,39 +2,13 @@
 // from the real controller-manager) and Istio VirtualService/DestinationRule flow through the
 // registry, translation and ADS to a raw ADS client that connects as a sidecar.
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
-import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { parse } from 'yaml';
-import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { AdsClient, decodeAny, TYPE_URLS, type AdsClientStream, type DiscoveryResponse, type EnvoyResource } from '../../../src/envoy/index.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { startControlPlane, type ControlPlane } from '../../../src/xds/controlplane.js';
 import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
-
-const CRD_DIR = path.join(process.cwd(), 'manifests/crds/istio');
-
-/** Applies the Istio CRDs that are absent; returns the names it created (to delete later). */
-async function ensureIstioCrds(clients: ReturnType<typeof clusterClients>): Promise<string[]> {
-  const created: string[] = [];
-  for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml'))) {
-    const crd = parse(fs.readFileSync(path.join(CRD_DIR, f), 'utf8')) as V1CustomResourceDefinition;
-    const name = crd.metadata!.name!;
-    const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
-    if (!existing) {
-      await clients.apiext.createCustomResourceDefinition({ body: crd }).catch((e: unknown) => {
-        if ((e as { code?: number }).code !== 409) throw e;
-      });
-      created.push(name);
-    }
-    await waitFor(`${name} established`, async () => {
-      const c = await clients.apiext.readCustomResourceDefinition({ name });
-      return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
-    });
-  }
-  return created;
-}
+import { ensureIstioCrds } from '../../helpers/crds.js';
 
 /** A raw state-of-the-world ADS client that ACKs everything and keeps the latest per type. */
 class TestAdsClient {
