@@ -50,6 +50,11 @@ const controlPlanePlanner: ConfigPlanner = {
 };
 
 const argv = process.argv.slice(2);
+// `weftctl ... | head` closes the pipe early: stop quietly, as kubectl does, instead of crashing on EPIPE.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(0);
+  throw e;
+});
 const io: CliIO = {
   out: (t) => void process.stdout.write(t),
   err: (t) => void process.stderr.write(t),
