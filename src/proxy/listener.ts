@@ -9,7 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
 import type { FilterChain, Listener, ProxyConfig, RouteTable } from './config/model.js';
 import { detectProtocol, MAX_DETECT_BYTES, type Detected } from './detect.js';
-import { needsDetection, selectFilterChain } from './filter-chain.js';
+import { needsDetection, selectFilterChain, type ConnectionFacts } from './filter-chain.js';
 import type { HttpContext, HttpProxy } from './http-proxy.js';
 import type { H2Proxy } from './h2-proxy.js';
 import type { TcpProxy } from './tcp-proxy.js';
@@ -28,7 +28,21 @@ export interface ListenerDeps {
   origDst: (s: net.Socket) => OrigDst;
 }
 
-interface ConnCtx { http: HttpContext; chain: FilterChain }
+/**
+ * What a connection was dispatched with. Filter chains are resolved per connection, but a
+ * config push can change a chain (an AuthorizationPolicy edits its RBAC filters) while a
+ * keep-alive connection lives on: `generation` says which config the chain came from, and a
+ * stale context is re-resolved from `listener` + `facts` before the next request uses it.
+ */
+interface ConnCtx {
+  http: HttpContext;
+  chain: FilterChain;
+  listener: string;
+  facts: ConnectionFacts;
+  generation: number;
+  peer?: string;
+  conn?: AuthzConnection;
+}
 
 const HEADERS_TIMEOUT_MS = 10_000; // slowloris: the whole header block must arrive within this
 
@@ -40,6 +54,8 @@ export class ListenerRuntime {
   private readonly sockets = new Set<net.Socket>();
   private pendingH2: ConnCtx | undefined;
   private draining = false;
+  /** Bumped on every config change; contexts from an older generation are re-resolved. */
+  private generation = 0;
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
   private readonly h2Prefix = new WeakMap<net.Socket, Buffer>();
   /** Per accepted socket: the addresses and destination port RBAC sees. */
@@ -58,13 +74,16 @@ export class ListenerRuntime {
     // header/request deadline checks on 'listening': start them now, or slowloris wins.
     this.h1.emit('listening');
     this.h1.on('request', (req, res) => {
-      const c = this.ctxs.get(req.socket);
-      if (!c) { res.destroy(); return; }
+      const c0 = this.ctxs.get(req.socket);
+      if (!c0) { res.destroy(); return; }
+      const c = this.current(c0);
+      if (!c) { this.chainGone(res); return; }
       if (this.draining) res.shouldKeepAlive = false; // finish this one, then close the connection
       deps.http.handle(req, res, c.http);
     });
     this.h1.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      const c = this.ctxs.get(req.socket);
+      const c0 = this.ctxs.get(req.socket);
+      const c = c0 ? this.current(c0) : undefined;
       if (!c) { socket.destroy(); return; }
       deps.http.handleUpgrade(req, socket, head, c.http);
     });
@@ -77,7 +96,8 @@ export class ListenerRuntime {
     });
     this.h2s = http2.createServer({ maxSessionMemory: 10, maxHeaderListPairs: 128, settings: { maxConcurrentStreams: 256, maxHeaderListSize: maxHeaderBytes } });
     this.h2s.on('stream', (stream, headers) => {
-      const c = stream.session ? this.ctxs.get(stream.session) : undefined;
+      const c0 = stream.session ? this.ctxs.get(stream.session) : undefined;
+      const c = c0 ? this.current(c0) : undefined;
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
       deps.h2.handle(stream, headers, {
         routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme, ...(c.http.authz ? { authz: c.http.authz } : {}),
@@ -102,6 +122,31 @@ export class ListenerRuntime {
         resolve((this.server.address() as net.AddressInfo).port);
       });
     });
+  }
+
+  /** The config changed: live connections pick up their (possibly new) chain on their next request. */
+  configChanged(): void {
+    this.generation++;
+  }
+
+  /** `c`, re-resolved against the current config when a push happened since it was made; undefined = its chain is gone. */
+  private current(c: ConnCtx): ConnCtx | undefined {
+    if (c.generation === this.generation) return c;
+    const l = this.deps.config().listeners.get(c.listener);
+    const chain = l ? selectFilterChain(l, c.facts) : undefined;
+    // The connection's transport is fixed: only an HTTP chain with the same TLS-ness can take it over.
+    if (!chain || chain.filter.kind !== 'http' || Boolean(chain.tls) !== Boolean(c.chain.tls)) return undefined;
+    c.chain = chain;
+    c.http = this.httpContext(chain, c.http.scheme, c.peer, c.conn);
+    c.generation = this.generation;
+    return c;
+  }
+
+  /** The chain this keep-alive connection was using no longer exists: answer and close, as a drain would. */
+  private chainGone(res: http.ServerResponse): void {
+    res.shouldKeepAlive = false;
+    res.writeHead(503, { 'content-type': 'text/plain', 'x-weft-response-flags': 'NR', connection: 'close' });
+    res.end('filter chain removed by a config update\n');
   }
 
   /** Graceful drain: stop accepting, close idle keep-alive connections, GOAWAY HTTP/2. */
@@ -158,15 +203,15 @@ export class ListenerRuntime {
       destinationPort: dstPort, ...(socket.remoteAddress ? { remoteIp: socket.remoteAddress } : {}), ...(dstIp ? { localIp: dstIp } : {}),
     });
     if (!needsDetection(l)) {
-      const chain = selectFilterChain(l, { dstPort, transport: 'raw_buffer', alpn: [] });
-      this.dispatch(socket, l, chain, { kind: 'tcp' });
+      const facts: ConnectionFacts = { dstPort, transport: 'raw_buffer', alpn: [] };
+      this.dispatch(socket, l, selectFilterChain(l, facts), { kind: 'tcp' }, facts);
       return;
     }
     this.detect(socket, l.detectTimeoutMs, (d) => {
       const facts = d.kind === 'tls'
         ? { dstPort, transport: 'tls' as const, alpn: d.alpn, ...(d.sni ? { sni: d.sni } : {}) }
         : { dstPort, transport: 'raw_buffer' as const, alpn: d.kind === 'http1' ? ['http/1.1'] : d.kind === 'h2c' ? ['h2c'] : [] };
-      this.dispatch(socket, l, selectFilterChain(l, facts), d);
+      this.dispatch(socket, l, selectFilterChain(l, facts), d, facts);
     });
   }
 
@@ -199,11 +244,12 @@ export class ListenerRuntime {
     socket.once('end', onEnd);
   }
 
-  private dispatch(socket: net.Socket, l: Listener, chain: FilterChain | undefined, d: Detected): void {
+  private dispatch(socket: net.Socket, l: Listener, chain: FilterChain | undefined, d: Detected, facts: ConnectionFacts): void {
     if (!chain) { socket.destroy(); return; }
+    const origin = { listener: l.name, facts };
     if (chain.tls) {
       if (d.kind !== 'tls') { socket.destroy(); return; } // STRICT: plaintext on a TLS-only chain
-      this.terminateTls(socket, l, chain);
+      this.terminateTls(socket, chain, origin);
       return;
     }
     const prefix = this.h2Prefix.get(socket);
@@ -212,10 +258,24 @@ export class ListenerRuntime {
       this.h2Prefix.delete(socket);
       socket.unshift(prefix);
     }
-    this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http', undefined, this.connFacts.get(socket));
+    this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http', origin, undefined, this.connFacts.get(socket));
   }
 
-  private route(socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https', peer?: string, conn?: AuthzConnection): void {
+  private httpContext(chain: FilterChain, scheme: 'http' | 'https', peer: string | undefined, conn: AuthzConnection | undefined): HttpContext {
+    const f = chain.filter;
+    const routes = (): RouteTable | undefined => f.kind !== 'http' ? undefined : f.inlineRoutes ?? (f.rdsName ? this.deps.config().routes.get(f.rdsName) : undefined);
+    const direction = this.name.includes('inbound') || this.name.startsWith('virtualInbound') ? 'inbound' : 'outbound';
+    return {
+      routes, direction, scheme,
+      ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
+      ...(f.kind === 'http' && f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
+    };
+  }
+
+  private route(
+    socket: net.Socket, chain: FilterChain, proto: 'h1' | 'h2' | 'other', scheme: 'http' | 'https',
+    origin: { listener: string; facts: ConnectionFacts }, peer?: string, conn?: AuthzConnection,
+  ): void {
     if (!this.connectionAllowed(socket, chain, conn)) return;
     const f = chain.filter;
     if (f.kind === 'tcp') {
@@ -223,15 +283,9 @@ export class ListenerRuntime {
       this.deps.tcp.handle(socket, f);
       return;
     }
-    const routes = (): RouteTable | undefined => f.inlineRoutes ?? (f.rdsName ? this.deps.config().routes.get(f.rdsName) : undefined);
-    const direction = this.name.includes('inbound') || this.name.startsWith('virtualInbound') ? 'inbound' : 'outbound';
     const ctx: ConnCtx = {
-      chain,
-      http: {
-        routes, direction, scheme,
-        ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
-        ...(f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
-      },
+      chain, http: this.httpContext(chain, scheme, peer, conn), generation: this.generation, ...origin,
+      ...(peer ? { peer } : {}), ...(conn ? { conn } : {}),
     };
     this.ctxs.set(socket, ctx);
     if (proto === 'h2') {
@@ -264,7 +318,7 @@ export class ListenerRuntime {
     return false;
   }
 
-  private terminateTls(socket: net.Socket, _l: Listener, chain: FilterChain): void {
+  private terminateTls(socket: net.Socket, chain: FilterChain, origin: { listener: string; facts: ConnectionFacts }): void {
     const id = this.deps.identity();
     if (!id) { socket.destroy(); return; }
     const tlsCfg = chain.tls!;
@@ -290,7 +344,7 @@ export class ListenerRuntime {
       if (tlsCfg.requireClientCert && certError) { this.deps.logger.warn({ reason: certError }, 'peer certificate not verified'); ts.destroy(); return; }
       const peer = peerUris(cert)[0];
       const proto = ts.alpnProtocol === 'h2' ? 'h2' : 'h1';
-      this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', peer, {
+      this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', origin, peer, {
         // Only a certificate that chained to our roots names a principal RBAC may trust.
         ...this.connFacts.get(socket), ...(!certError && peer ? { peerPrincipal: peer } : {}),
       });

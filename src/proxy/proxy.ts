@@ -81,6 +81,8 @@ export class Proxy {
   private async applyNow(next: ProxyConfig): Promise<void> {
     this.clusters.update(next);
     this.cfg = next;
+    // Keep-alive connections re-resolve their filter chain (RBAC, routes) on their next request.
+    for (const { rt } of this.listeners.values()) rt.configChanged();
     for (const [name, l] of next.listeners) {
       if (!l.bindToPort) continue;
       const addr = this.deps.bindAddress ?? l.address;

@@ -1,9 +1,9 @@
 // Istio API CRDs for tests that need them. Suites run in any order on a fresh cluster, so each
 // suite ensures the CRDs itself and deletes only the ones it created.
+import { loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
 import type { KubeClients } from '../../src/kube/client.js';
 import { waitFor } from './cluster.js';
 import { repoRoot } from './paths.js';
@@ -14,7 +14,7 @@ const CRD_DIR = path.join(repoRoot, 'manifests/crds/istio');
 export async function ensureIstioCrds(clients: Pick<KubeClients, 'apiext'>): Promise<string[]> {
   const created: string[] = [];
   for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml')).sort()) {
-    const crd = parse(fs.readFileSync(path.join(CRD_DIR, f), 'utf8')) as V1CustomResourceDefinition;
+    const crd = loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(CRD_DIR, f), 'utf8'));
     const name = crd.metadata?.name ?? '';
     const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
     if (!existing) {

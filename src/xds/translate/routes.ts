@@ -13,6 +13,24 @@ export const CORS_FILTER = 'envoy.filters.http.cors';
 
 /** Istio's default retry policy, applied when a route says nothing about retries. */
 const DEFAULT_RETRY_ON = 'connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes';
+/** Istio's default retriable status codes: 503 only (pilot retry.DefaultPolicy). */
+const DEFAULT_RETRIABLE_CODES = [503];
+
+/**
+ * Istio's retryOn: Envoy conditions and bare HTTP status codes mixed in one list. Codes move to
+ * retriable_status_codes and switch on `retriable-status-codes`, as istiod's parseRetryOn does.
+ */
+export function parseRetryOn(retryOn: string | undefined): { retryOn: string; codes: number[] } {
+  if (retryOn === undefined) return { retryOn: DEFAULT_RETRY_ON, codes: DEFAULT_RETRIABLE_CODES };
+  const conditions: string[] = [];
+  const codes: number[] = [];
+  for (const part of retryOn.split(',').map((x) => x.trim()).filter(Boolean)) {
+    if (/^\d{3}$/.test(part)) codes.push(Number(part));
+    else if (!conditions.includes(part)) conditions.push(part);
+  }
+  if (codes.length > 0 && !conditions.includes('retriable-status-codes')) conditions.push('retriable-status-codes');
+  return { retryOn: conditions.join(','), codes };
+}
 
 const GRPC_CODES: Record<string, number> = {
   OK: 0, CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6,
@@ -129,8 +147,10 @@ function routeAction(ctx: RouteContext, r: HTTPRoute, vsNs: string): Record<stri
   if (r.rewrite?.authority !== undefined) action['host_rewrite_literal'] = r.rewrite.authority;
   const attempts = r.retries?.attempts ?? 2;
   if (attempts > 0) {
+    const on = parseRetryOn(r.retries?.retryOn);
     action['retry_policy'] = compact({
-      retry_on: r.retries?.retryOn ?? DEFAULT_RETRY_ON,
+      retry_on: on.retryOn,
+      retriable_status_codes: on.codes.length > 0 ? on.codes : undefined,
       num_retries: { value: attempts },
       per_try_timeout: parseDuration(r.retries?.perTryTimeout),
       retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
@@ -235,6 +255,7 @@ function defaultRoute(svc: Service, port: number): EnvoyResource {
       timeout: {},
       retry_policy: {
         retry_on: DEFAULT_RETRY_ON,
+        retriable_status_codes: DEFAULT_RETRIABLE_CODES,
         num_retries: { value: 2 },
         retry_host_predicate: [{ name: 'envoy.retry_host_predicates.previous_hosts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' } }],
         host_selection_retry_max_attempts: 5,

@@ -45,6 +45,8 @@ export interface StartOptions {
   kubeconfig?: string;
   timeoutMs?: number;
   extraArgs?: string[];
+  /** How long to wait for another checkout's kubelet to go away before failing (default 3 min). */
+  foreignWaitMs?: number;
 }
 
 function livePid(): number | undefined {
@@ -109,13 +111,24 @@ export async function startProcessKubelet(opts: StartOptions = {}): Promise<Proc
     logFile,
     stop: async () => undefined,
   });
-  const existing = livePid();
-  if (existing) return await reuse(existing);
+  // Pods run the build of the checkout whose kubelet runs them: reusing another checkout's
+  // kubelet (a parallel worktree on the same cluster) would test that checkout's code.
+  const main = path.join(repoRoot, 'dist/hack/process-kubelet/main.js');
+  const foreignDeadline = Date.now() + (opts.foreignWaitMs ?? 180_000);
+  for (;;) {
+    const existing = livePid();
+    if (!existing) break;
+    const cmdline = fs.readFileSync(`/proc/${existing}/cmdline`, 'utf8').split('\0');
+    if (cmdline.includes(main)) return await reuse(existing);
+    if (Date.now() > foreignDeadline) {
+      throw new Error(`a process kubelet from another checkout is running (pid ${existing}: ${cmdline.join(' ')}); its pods would run that checkout's build. Stop it or wait for its tests to end.`);
+    }
+    await sleep(1000);
+  }
 
   fs.mkdirSync(path.dirname(logFile), { recursive: true });
   const offset = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
   const out = fs.openSync(logFile, 'a');
-  const main = path.join(repoRoot, 'dist/hack/process-kubelet/main.js');
   const child: ChildProcess = spawn(process.execPath, [main, '--kubeconfig', kubeconfig, ...(opts.extraArgs ?? [])], {
     cwd: repoRoot,
     stdio: ['ignore', out, out],

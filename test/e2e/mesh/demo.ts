@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { createRootLogger } from '../../../src/log/logger.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
@@ -55,7 +55,7 @@ function deployment(name: string, labels: Record<string, string>, sa: string, ve
 async function ensureCrds(): Promise<void> {
   const dir = path.join(repoRoot, 'manifests', 'crds', 'istio');
   for (const f of fs.readdirSync(dir).filter((x) => x.endsWith('.yaml'))) {
-    const crd = parse(fs.readFileSync(path.join(dir, f), 'utf8')) as V1CustomResourceDefinition;
+    const crd = loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(dir, f), 'utf8'));
     const exists = await clients.apiext.readCustomResourceDefinition({ name: crd.metadata!.name! }).catch(() => undefined);
     if (!exists) await clients.apiext.createCustomResourceDefinition({ body: crd });
   }

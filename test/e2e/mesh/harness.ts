@@ -177,9 +177,11 @@ const NETNS_NAME = /^wpk-[0-9a-f]{10}$/;
  * One bounded HTTP request with curl inside a pod netns the process kubelet created. curl runs
  * as root, so the pod's iptables OUTPUT rules capture it exactly like the app's own traffic.
  */
-export async function curlInNetns(netns: string, url: string, opts: { headers?: Record<string, string>; timeoutS?: number } = {}): Promise<CurlResult> {
+export async function curlInNetns(netns: string, url: string, opts: { headers?: Record<string, string>; timeoutS?: number; method?: string; pathAsIs?: boolean } = {}): Promise<CurlResult> {
   if (!NETNS_NAME.test(netns)) throw new Error(`refusing to run in netns ${netns}: not a process-kubelet pod netns`);
   const args = ['netns', 'exec', netns, 'curl', '-sS', '-i', '--max-time', String(opts.timeoutS ?? 5), '--noproxy', '*'];
+  if (opts.method) args.push('-X', opts.method);
+  if (opts.pathAsIs) args.push('--path-as-is');
   for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
   args.push(url);
   return await new Promise((resolve) => {
@@ -267,4 +269,74 @@ export function containerLog(pod: V1Pod, container: string, maxChars = 4000): st
   } catch {
     return `(no log at ${file})`;
   }
+}
+
+export interface LoadResult {
+  sent: number;
+  /** Answers by HTTP status ("0" = no answer: connection error or timeout). */
+  statuses: Record<string, number>;
+  /** 200 answers by the echo app's `version`. */
+  versions: Record<string, number>;
+  /** Envoy response flags seen (x-weft-response-flags / x-envoy-response-flags). */
+  flags: Record<string, number>;
+  /** First few failures, described. */
+  errors: string[];
+  /** Per-request latency in ms, in completion order. */
+  latenciesMs: number[];
+}
+
+// Runs inside the pod netns, so the pod's sidecar captures it like the app's own traffic.
+// Bounded: exactly `n` requests, and a hard deadline.
+const LOAD_SCRIPT = `
+import http from 'node:http';
+const o = JSON.parse(process.argv[1]);
+const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+const r = { sent: 0, statuses: {}, versions: {}, flags: {}, errors: [], latenciesMs: [] };
+const bump = (m, k) => { m[k] = (m[k] ?? 0) + 1; };
+const deadline = Date.now() + o.deadlineMs;
+const one = () => new Promise((resolve) => {
+  const t0 = performance.now();
+  r.sent++;
+  const req = http.request(o.url, { method: o.method, headers: o.headers, agent, timeout: o.timeoutMs }, (res) => {
+    const chunks = [];
+    res.on('data', (c) => chunks.push(c));
+    res.on('end', () => {
+      r.latenciesMs.push(performance.now() - t0);
+      bump(r.statuses, String(res.statusCode));
+      const f = res.headers['x-envoy-response-flags'] ?? res.headers['x-weft-response-flags'];
+      if (f) bump(r.flags, String(f));
+      const body = Buffer.concat(chunks).toString('utf8');
+      if (res.statusCode === 200) { try { bump(r.versions, JSON.parse(body).version ?? '?'); } catch { bump(r.versions, '?'); } }
+      else if (r.errors.length < 5) r.errors.push(res.statusCode + ' ' + JSON.stringify(res.headers) + ' ' + body.slice(0, 200));
+      resolve();
+    });
+    res.on('error', (e) => { bump(r.statuses, '0'); if (r.errors.length < 5) r.errors.push(String(e)); resolve(); });
+  });
+  req.on('timeout', () => req.destroy(new Error('timeout after ' + o.timeoutMs + ' ms')));
+  req.on('error', (e) => { bump(r.statuses, '0'); if (r.errors.length < 5) r.errors.push(String(e)); resolve(); });
+  req.end();
+});
+let next = 0;
+const worker = async () => { while (next < o.n && Date.now() < deadline) { next++; await one(); if (o.gapMs) await new Promise((s) => setTimeout(s, o.gapMs)); } };
+await Promise.all(Array.from({ length: o.concurrency }, worker));
+agent.destroy();
+process.stdout.write(JSON.stringify(r));
+`;
+
+/** Sends `n` HTTP requests from inside a pod's netns (through its sidecar), `concurrency` at a time. */
+export async function loadInNetns(netns: string, url: string, opts: {
+  n: number; concurrency?: number; headers?: Record<string, string>; method?: string; timeoutMs?: number; deadlineMs?: number; gapMs?: number;
+}): Promise<LoadResult> {
+  if (!NETNS_NAME.test(netns)) throw new Error(`refusing to run in netns ${netns}: not a process-kubelet pod netns`);
+  const args = {
+    url, n: opts.n, concurrency: opts.concurrency ?? 1, headers: opts.headers ?? {}, method: opts.method ?? 'GET',
+    timeoutMs: opts.timeoutMs ?? 10_000, deadlineMs: opts.deadlineMs ?? 60_000, gapMs: opts.gapMs ?? 0,
+  };
+  return await new Promise((resolve, reject) => {
+    execFile('ip', ['netns', 'exec', netns, process.execPath, '--input-type=module', '-e', LOAD_SCRIPT, JSON.stringify(args)],
+      { timeout: args.deadlineMs + 15_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+        if (err) return reject(new Error(`load in ${netns} failed: ${String(err)} ${stderr}`));
+        try { resolve(JSON.parse(stdout) as LoadResult); } catch { reject(new Error(`load in ${netns}: unparsable output ${stdout.slice(0, 300)} ${stderr}`)); }
+      });
+  });
 }

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { createRootLogger } from '../../../src/log/logger.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
@@ -19,8 +19,8 @@ import { kubeconfigPath } from '../../helpers/paths.js';
 import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle, repoRoot } from '../kubelet/start.js';
 import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
 import {
-  containerLog, curlInNetns, logDir, meshInjectionConfig, podNetns, readyPods, requestCount, sendRaw, startControlPlaneProcess, startInjector,
-  type ControlPlaneProcess, type CurlResult, type Injector,
+  containerLog, curlInNetns, loadInNetns, logDir, meshInjectionConfig, podNetns, readyPods, requestCount, sendRaw, startControlPlaneProcess, startInjector,
+  type ControlPlaneProcess, type CurlResult, type Injector, type LoadResult,
 } from './harness.js';
 
 const id = randomBytes(3).toString('hex');
@@ -78,9 +78,9 @@ async function setVsHttp(http: unknown[]): Promise<void> {
   await clients.custom.replaceNamespacedCustomObject({ ...ref, body: { ...vs, spec: { ...vs.spec, http } } });
 }
 
-function json(r: CurlResult): { pod?: string; version?: string; headers?: Record<string, string> } {
+function json(r: CurlResult): { pod?: string; version?: string; path?: string; headers?: Record<string, string> } {
   try {
-    return JSON.parse(r.body) as { pod?: string; version?: string; headers?: Record<string, string> };
+    return JSON.parse(r.body) as { pod?: string; version?: string; path?: string; headers?: Record<string, string> };
   } catch {
     return {};
   }
@@ -123,7 +123,7 @@ function diagnostics(): string {
 beforeAll(async () => {
   // 0. Istio CRDs (created only when absent; removed in afterAll only if we created them).
   for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml'))) {
-    const crd = parse(fs.readFileSync(path.join(CRD_DIR, f), 'utf8')) as V1CustomResourceDefinition;
+    const crd = loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(CRD_DIR, f), 'utf8'));
     const name = crd.metadata!.name!;
     const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
     if (!existing) {
@@ -352,4 +352,178 @@ describe('weft mesh end to end (process kubelet, real sidecars, real mTLS)', () 
     const after = await clients.core.readNamespacedPod({ name: server.metadata!.name!, namespace: appNs });
     expect(after.status?.initContainerStatuses?.find((s) => s.name === 'weft-proxy')?.restartCount ?? 0).toBe(restartsBefore);
   }, 60_000);
+});
+
+/** Replaces spec.trafficPolicy of DestinationRule `server` (subsets stay). */
+async function setDrTrafficPolicy(trafficPolicy: unknown): Promise<void> {
+  const ref = { group: 'networking.istio.io', version: 'v1', namespace: appNs, plural: 'destinationrules', name: 'server' };
+  const dr = (await clients.custom.getNamespacedCustomObject(ref)) as { spec: Record<string, unknown> };
+  const spec = { ...dr.spec };
+  if (trafficPolicy === undefined) delete spec.trafficPolicy;
+  else spec.trafficPolicy = trafficPolicy;
+  await clients.custom.replaceNamespacedCustomObject({ ...ref, body: { ...dr, spec } });
+}
+
+const V1 = { destination: { host: 'server', subset: 'v1' } };
+const V2 = { destination: { host: 'server', subset: 'v2' } };
+const jason = { match: [{ headers: { 'end-user': { exact: 'jason' } } }] };
+
+/** How many requests for `p` the instance behind `headers`' route has seen (echo /hits). */
+async function hits(p: string, headers: Record<string, string> = {}): Promise<number> {
+  const r = await curlInNetns(podNetns(clientPod), `http://${clusterIP}:8080/hits?path=${encodeURIComponent(p)}`, { headers, timeoutS: 15 });
+  if (r.status !== 200) throw new Error(`hits ${p}: ${describeFailure(r)}`);
+  return (JSON.parse(r.body) as { hits: number }).hits;
+}
+
+function summary(r: LoadResult): string {
+  return JSON.stringify({ statuses: r.statuses, versions: r.versions, flags: r.flags, errors: r.errors });
+}
+
+describe('Istio traffic-management and security tasks through real pods', () => {
+  const base = (): string => `http://${clusterIP}:8080`;
+  const tag = randomBytes(3).toString('hex');
+
+  it('7. fault injection: a 1 s delay for jason, an abort (500) for another user, others untouched', async () => {
+    await setVsHttp([
+      { ...jason, fault: { delay: { percentage: { value: 100 }, fixedDelay: '1s' } }, route: [V1] },
+      { match: [{ headers: { 'end-user': { exact: 'abort-me' } } }], fault: { abort: { percentage: { value: 100 }, httpStatus: 500 } }, route: [V1] },
+      { route: [V1] },
+    ]);
+    const netns = podNetns(clientPod);
+    await until('the abort fault is live', () => curlInNetns(netns, `${base()}/`, { headers: { 'end-user': 'abort-me' } }), (x) => x.status === 500, 30_000);
+    const abortPath = `/fault-abort-${tag}`;
+    const aborted = await loadInNetns(netns, `${base()}${abortPath}`, { n: 10, headers: { 'end-user': 'abort-me' } });
+    expect(aborted.statuses).toEqual({ 500: 10 });
+    expect(await hits(abortPath)).toBe(0); // aborted in the client sidecar: the app never saw them
+    const delayed = await loadInNetns(netns, `${base()}/`, { n: 5, headers: { 'end-user': 'jason' } });
+    expect(delayed.statuses).toEqual({ 200: 5 });
+    expect(Math.min(...delayed.latenciesMs)).toBeGreaterThanOrEqual(950);
+    const plain = await loadInNetns(netns, `${base()}/`, { n: 10 });
+    expect(plain.statuses).toEqual({ 200: 10 });
+    expect(Math.max(...plain.latenciesMs)).toBeLessThan(950); // no delay for others
+  }, 90_000);
+
+  it('8. request timeouts and retries: 0.5 s timeout -> 504; default retries hide one 503; attempts: 0 does not retry', async () => {
+    await setVsHttp([
+      { match: [{ uri: { prefix: '/delay' } }], timeout: '0.5s', route: [V1] },
+      { match: [{ headers: { 'x-retry': { exact: 'off' } } }], retries: { attempts: 0 }, route: [V1] },
+      { match: [{ headers: { 'x-retry': { exact: 'three' } } }], retries: { attempts: 3, retryOn: '5xx' }, route: [V1] },
+      { route: [V1] },
+    ]);
+    const netns = podNetns(clientPod);
+    await until('the timeout route is live', () => curlInNetns(netns, `${base()}/delay/2`), (x) => x.status === 504, 30_000);
+    const timed = await loadInNetns(netns, `${base()}/delay/2`, { n: 3 });
+    expect(timed.statuses).toEqual({ 504: 3 });
+    expect(Math.max(...timed.latenciesMs)).toBeLessThan(2000); // cut by the route timeout, not the app
+    // Istio's default retry policy (2 attempts on 503 among others): one failure is invisible.
+    const once = `/fail-first/1/default-${tag}`;
+    expect((await curlInNetns(netns, `${base()}${once}`)).status).toBe(200);
+    expect(await hits(once)).toBe(2);
+    const off = `/fail-first/1/off-${tag}`;
+    expect((await curlInNetns(netns, `${base()}${off}`, { headers: { 'x-retry': 'off' } })).status).toBe(503);
+    expect(await hits(off)).toBe(1);
+    const three = `/fail-first/3/three-${tag}`;
+    expect((await curlInNetns(netns, `${base()}${three}`, { headers: { 'x-retry': 'three' } })).status).toBe(200);
+    expect(await hits(three)).toBe(4);
+  }, 90_000);
+
+  it('9. mirroring: every request to v1 is copied to v2, whose answers are discarded', async () => {
+    await setVsHttp([
+      { ...jason, route: [V2] }, // lets the test read v2's counters
+      { route: [V1], mirror: { host: 'server', subset: 'v2' }, mirrorPercentage: { value: 100 } },
+    ]);
+    const netns = podNetns(clientPod);
+    const probe = `/mirror-probe-${tag}`;
+    await until('the mirror is live', async () => {
+      await curlInNetns(netns, `${base()}${probe}-warm`);
+      const r = await curlInNetns(netns, `${base()}/hits?path=${encodeURIComponent(`${probe}-warm`)}`, { headers: { 'end-user': 'jason' } });
+      return { ...r, status: r.status === 200 && (JSON.parse(r.body) as { hits: number }).hits > 0 ? 200 : -1 };
+    }, (x) => x.status === 200, 30_000);
+    const r = await loadInNetns(netns, `${base()}${probe}`, { n: 10 });
+    expect(r.statuses).toEqual({ 200: 10 });
+    expect(r.versions).toEqual({ v1: 10 });
+    expect(await hits(probe)).toBe(10);
+    // Mirrors are fire-and-forget: give them a moment, bounded.
+    await waitFor('v2 received the 10 mirrored copies', async () => (await hits(probe, { 'end-user': 'jason' })) === 10, 15_000, 300);
+    expect(await hits(probe, { 'end-user': 'jason' })).toBe(10);
+  }, 90_000);
+
+  it('10. circuit breaking: 1 connection, 1 pending request -> concurrent callers get fast 503 UO, the rest succeed', async () => {
+    await setVsHttp([{ route: [V1] }]);
+    await setDrTrafficPolicy({
+      connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } },
+    });
+    const netns = podNetns(clientPod);
+    let r: LoadResult | undefined;
+    const deadline = Date.now() + 30_000;
+    // The breaker is live once a concurrent burst overflows.
+    while (Date.now() < deadline) {
+      r = await loadInNetns(netns, `${base()}/delay/0.3`, { n: 20, concurrency: 5 });
+      if ((r.statuses['503'] ?? 0) > 0) break;
+    }
+    try {
+      expect(r!.statuses['503'] ?? 0).toBeGreaterThan(0);
+      expect(r!.statuses['200'] ?? 0).toBeGreaterThan(0);
+      expect((r!.statuses['503'] ?? 0) + (r!.statuses['200'] ?? 0)).toBe(20);
+      expect(r!.flags['UO']).toBe(r!.statuses['503']);
+    } catch (e) {
+      throw new Error(`${String(e)}\n${summary(r!)}`, { cause: e });
+    }
+    await setDrTrafficPolicy(undefined);
+    await until('the breaker is gone', async () => {
+      const x = await loadInNetns(netns, `${base()}/delay/0.1`, { n: 10, concurrency: 5 });
+      return { status: x.statuses['200'] === 10 ? 200 : -1, body: summary(x), headers: {}, exit: 0, stderr: '' };
+    }, (x) => x.status === 200, 30_000);
+  }, 120_000);
+
+  it('11. a 90/10 split measures within 5 points over 1000 requests', async () => {
+    await setVsHttp([{ route: [{ ...V1, weight: 90 }, { ...V2, weight: 10 }] }]);
+    const netns = podNetns(clientPod);
+    await until('the split is live', async () => {
+      const x = await loadInNetns(netns, `${base()}/`, { n: 60, concurrency: 4 });
+      return { status: (x.versions.v2 ?? 0) > 0 ? 200 : -1, body: summary(x), headers: {}, exit: 0, stderr: '' };
+    }, (x) => x.status === 200, 30_000);
+    const N = 1000;
+    const r = await loadInNetns(netns, `${base()}/`, { n: N, concurrency: 4, deadlineMs: 120_000 });
+    logger.info({ versions: r.versions, statuses: r.statuses }, '90/10 split measured');
+    expect(r.statuses).toEqual({ 200: N });
+    // Binomial(1000, 0.1): sd 0.95 points, so +-5 points is a > 5 sd band.
+    expect(Math.abs((r.versions.v2 ?? 0) / N - 0.1)).toBeLessThanOrEqual(0.05);
+    expect((r.versions.v1 ?? 0) + (r.versions.v2 ?? 0)).toBe(N);
+    await setVsHttp([{ route: [V1] }]);
+  }, 240_000);
+
+  it('12. AuthorizationPolicy: ALLOW by principal, method and path; DENY wins; path-normalisation bypasses are refused', async () => {
+    const client = `cluster.local/ns/${appNs}/sa/client`;
+    await applyCustom('security.istio.io', 'v1', 'authorizationpolicies', {
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-allow', namespace: appNs },
+      spec: { selector: { matchLabels: { app: 'server' } }, action: 'ALLOW', rules: [{ from: [{ source: { principals: [client] } }], to: [{ operation: { methods: ['GET'], paths: ['/api/*'] } }] }] },
+    });
+    await applyCustom('security.istio.io', 'v1', 'authorizationpolicies', {
+      apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy', metadata: { name: 'server-deny-admin', namespace: appNs },
+      spec: { selector: { matchLabels: { app: 'server' } }, action: 'DENY', rules: [{ to: [{ operation: { paths: ['/api/admin', '/api/admin/*'] } }] }] },
+    });
+    const netns = podNetns(clientPod);
+    await until('the DENY policy is live', () => curlInNetns(netns, `${base()}/api/admin`), (x) => x.status === 403, 30_000);
+    await until('the ALLOW policy is live', () => curlInNetns(netns, `${base()}/other`), (x) => x.status === 403, 30_000);
+    const get = await curlInNetns(netns, `${base()}/api/items`);
+    expect(get.status).toBe(200);
+    expect(json(get).path).toBe('/api/items');
+    const post = await curlInNetns(netns, `${base()}/api/items`, { method: 'POST' });
+    expect(post.status).toBe(403);
+    expect(post.body).toBe('RBAC: access denied');
+    // Another workload identity (the server's own ServiceAccount) is not in the ALLOW list.
+    const fromServer = await curlInNetns(podNetns(serverPods[0]!), `${base()}/api/items`);
+    expect(fromServer.status).toBe(403);
+    // Istio's path-normalisation cases: each must reach the DENY rule, never the app.
+    const bypasses = ['/api/admin', '/api/admin/', '/api//admin', '/api/./admin', '/api/x/../admin', '/api/%61dmin', '/api/admin?x=1', '/api/%2e%2e/api/admin', '/api/admin%2fx', '/api/admin/../admin/x'];
+    const outcomes: Record<string, number> = {};
+    for (const p of bypasses) outcomes[p] = (await curlInNetns(netns, `${base()}${p}`, { pathAsIs: true })).status;
+    expect(outcomes).toEqual(Object.fromEntries(bypasses.map((p) => [p, 403])));
+    // Remove the policies: everything is allowed again.
+    for (const name of ['server-allow', 'server-deny-admin']) {
+      await clients.custom.deleteNamespacedCustomObject({ group: 'security.istio.io', version: 'v1', namespace: appNs, plural: 'authorizationpolicies', name });
+    }
+    await until('policies removed', () => curlInNetns(netns, `${base()}/api/admin`), (x) => x.status === 200, 30_000);
+  }, 120_000);
 });

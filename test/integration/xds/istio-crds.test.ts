@@ -3,18 +3,28 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
+import { loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
 import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
 import { ISTIO_VALIDATORS } from '../../../src/api/istio/validate.js';
 
 const dir = path.join(process.cwd(), 'manifests/crds/istio');
-const crds = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => parse(fs.readFileSync(path.join(dir, f), 'utf8')) as V1CustomResourceDefinition);
+const crds = fs.readdirSync(dir).filter((f) => f.endsWith('.yaml')).map((f) => loadYaml<V1CustomResourceDefinition>(fs.readFileSync(path.join(dir, f), 'utf8')));
 
 // Istio's Bookinfo task objects (reviews 90/10, destination-rule-all entry, strict mTLS, allow GET).
 const samples: Record<string, { spec: object }> = {
   VirtualService: { spec: { hosts: ['reviews'], http: [{ route: [{ destination: { host: 'reviews', subset: 'v1' }, weight: 90 }, { destination: { host: 'reviews', subset: 'v2' }, weight: 10 }] }] } },
-  DestinationRule: { spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } },
+  // With the circuit-breaking task's trafficPolicy: fields under preserve-unknown-fields must
+  // survive the API server's pruning (a CRD created through a typed client once lost them).
+  DestinationRule: {
+    spec: {
+      host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }],
+      trafficPolicy: {
+        connectionPool: { tcp: { maxConnections: 1 }, http: { http1MaxPendingRequests: 1, maxRequestsPerConnection: 1 } },
+        outlierDetection: { consecutive5xxErrors: 1, interval: '1s', baseEjectionTime: '3m', maxEjectionPercent: 100 },
+      },
+    },
+  },
   Gateway: { spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 8080, name: 'http', protocol: 'HTTP' }, hosts: ['*'] }] } },
   ServiceEntry: { spec: { hosts: ['httpbin.org'], ports: [{ number: 443, name: 'https', protocol: 'HTTPS' }], resolution: 'DNS', location: 'MESH_EXTERNAL' } },
   PeerAuthentication: { spec: { mtls: { mode: 'STRICT' }, selector: { matchLabels: { app: 'reviews' } }, portLevelMtls: { '9080': { mode: 'DISABLE' } } } },
