@@ -6,10 +6,11 @@ import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { startControlPlane } from '../xds/controlplane.js';
 import { runCaService } from '../ca/service.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
-import { errorMessage } from '../errors/errors.js';
+import { errorMessage, invalidInput } from '../errors/errors.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
+import { RejectionReporter } from '../xds/rejections.js';
 
 interface ControlPlaneFlags {
   kubeconfig?: string;
@@ -23,6 +24,7 @@ interface ControlPlaneFlags {
   caTls: boolean;
   bundleSyncSeconds: string;
   bundleNamespaceSelector?: string;
+  rejectionReportSeconds: string;
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -46,8 +48,11 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
+    .option('--rejection-report-seconds <n>', 'how often to report proxies\' config rejections (NACKs) as pod Events and the weft-xds-rejections ConfigMap; 0 = off', '5')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
+      const reportSeconds = Number(flags.rejectionReportSeconds);
+      if (!Number.isFinite(reportSeconds) || reportSeconds < 0) throw invalidInput(`--rejection-report-seconds must be a number >= 0, got ${flags.rejectionReportSeconds}`);
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
@@ -78,7 +83,11 @@ export function registerControlPlaneCommand(program: Command): void {
         syncBundles().catch((e: unknown) => logger.warn({ err: errorMessage(e) }, 'trust bundle sync failed'));
       }, Math.max(1, Number(flags.bundleSyncSeconds) || 5) * 1000);
       bundleTimer.unref();
+      const rejections = reportSeconds > 0
+        ? new RejectionReporter({ clients, namespace: flags.namespace, status: () => cp.status().proxies, logger: logger.child({ component: 'rejections' }), intervalMs: reportSeconds * 1000 })
+        : undefined;
+      rejections?.start();
       logger.info({ xdsPort: flags.xdsPort, caPort: flags.caPort, debugPort: flags.debugPort }, 'control plane serving');
-      onShutdown(logger, async () => { clearInterval(bundleTimer); await ca.close(); await cp.close(); });
+      onShutdown(logger, async () => { clearInterval(bundleTimer); await rejections?.stop(); await ca.close(); await cp.close(); });
     });
 }

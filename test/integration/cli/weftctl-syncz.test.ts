@@ -4,12 +4,11 @@
 import { describe, it, expect, beforeAll, afterAll, jest } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import { AdsClient, PUSH_ORDER, type AdsClientStream, type DiscoveryResponse } from '../../../src/envoy/index.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { startControlPlane, StaticModelSource, type ControlPlane } from '../../../src/xds/controlplane.js';
 import { emptyModel } from '../../../src/xds/model.js';
 import { kubeconfigPath } from '../../helpers/paths.js';
+import { RawAdsClient } from '../../helpers/raw-ads.js';
 
 jest.setTimeout(120_000);
 
@@ -29,37 +28,6 @@ function weftctl(args: string[]): Promise<Result> {
   });
 }
 
-/** A raw state-of-the-world ADS client: ACKs every response, or NACKs every one (version stays at the last accepted). */
-class RawAdsClient {
-  private readonly client: AdsClient;
-  private readonly stream: AdsClientStream;
-  readonly responses: DiscoveryResponse[] = [];
-  private readonly accepted = new Map<string, string>();
-
-  constructor(address: string, private readonly nodeId: string, private readonly nack: boolean) {
-    this.client = new AdsClient(address, grpc.credentials.createInsecure());
-    this.stream = this.client.StreamAggregatedResources();
-    this.stream.on('data', (r: DiscoveryResponse) => this.onResponse(r));
-    this.stream.on('error', () => undefined);
-    for (const typeUrl of PUSH_ORDER) this.stream.write({ node: { id: this.nodeId, cluster: 'test' }, type_url: typeUrl, resource_names: [] });
-  }
-
-  private onResponse(r: DiscoveryResponse): void {
-    this.responses.push(r);
-    if (this.nack) {
-      this.stream.write({ type_url: r.type_url, version_info: this.accepted.get(r.type_url) ?? '', response_nonce: r.nonce, resource_names: [], error_detail: { code: 3, message: NACK_MESSAGE } });
-    } else {
-      this.accepted.set(r.type_url, r.version_info);
-      this.stream.write({ type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce, resource_names: [] });
-    }
-  }
-
-  close(): void {
-    this.stream.end();
-    this.client.close();
-  }
-}
-
 async function until(what: string, f: () => boolean, timeoutMs = 10_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!f()) {
@@ -77,8 +45,8 @@ describe('weftctl --controlplane-debug against a real control plane', () => {
   beforeAll(async () => {
     cp = await startControlPlane({ source: new StaticModelSource(emptyModel()), logger: silentLogger(), host: '127.0.0.1', xdsPort: 0, debugPort: 0, debounceMs: 10 });
     debugUrl = `http://${cp.debugAddress}`;
-    good = new RawAdsClient(cp.address, GOOD, false);
-    bad = new RawAdsClient(cp.address, BAD, true);
+    good = new RawAdsClient(cp.address, GOOD, undefined);
+    bad = new RawAdsClient(cp.address, BAD, NACK_MESSAGE);
     await until('one ACKed and one NACKed proxy', () => {
       const ps = cp.status().proxies;
       const g = ps.find((p) => p.nodeId === GOOD);
