@@ -4,7 +4,8 @@ import { commonFromEnv, parsePort } from '../config/env.js';
 import { createRootLogger } from '../log/logger.js';
 import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { startControlPlane } from '../xds/controlplane.js';
-import { runCaService } from '../ca/service.js';
+import { runCaService, type CaService } from '../ca/service.js';
+import { caMetricsText } from '../ca/metrics.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
 import { errorMessage } from '../errors/errors.js';
 import { isIP } from 'node:net';
@@ -51,8 +52,10 @@ export function registerControlPlaneCommand(program: Command): void {
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
+      let caForMetrics: CaService | undefined; // /metrics includes the CA once it runs
       const cp = await startControlPlane({
         kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
+        metricsText: () => (caForMetrics ? caMetricsText(caForMetrics.server.stats, caForMetrics.issuer.currentMaterial, new Date()) : ''),
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({
@@ -61,6 +64,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
       });
+      caForMetrics = ca;
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
       // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
       const published = new Set<string>();
