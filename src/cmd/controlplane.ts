@@ -52,10 +52,10 @@ export function registerControlPlaneCommand(program: Command): void {
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
-      let caForMetrics: CaService | undefined; // /metrics includes the CA once it runs
+      const attached: { ca?: CaService } = {}; // /metrics includes the CA once it runs
       const cp = await startControlPlane({
         kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
-        metricsText: () => (caForMetrics ? caMetricsText(caForMetrics.server.stats, caForMetrics.issuer.currentMaterial, new Date()) : ''),
+        metricsText: () => (attached.ca ? caMetricsText(attached.ca.server.stats, attached.ca.issuer.currentMaterial, new Date()) : ''),
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({
@@ -64,7 +64,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
       });
-      caForMetrics = ca;
+      attached.ca = ca;
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
       // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
       const published = new Set<string>();

@@ -74,7 +74,7 @@ export function caSecretFacts(s: SecretInput): CaSecretFacts {
     try {
       return certFacts(pem);
     } catch (e) {
-      throw new Error(`${key} does not parse as X.509: ${errorMessage(e)}`);
+      throw new Error(`${key} does not parse as X.509: ${errorMessage(e)}`, { cause: e });
     }
   };
   try {
