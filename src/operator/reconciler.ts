@@ -26,7 +26,7 @@ import { APPLIED_HASH_ANNOTATION, needsApply, objectKey, type KubeApplier, type 
 import type { Informer } from '../kube/informer.js';
 import type { Clock } from '../kube/workqueue.js';
 import { controlPlaneName, gatewayName, renderControlPlane, stableHash, type RenderedObject } from '../render/controlplane/render.js';
-import { CA_CONDITION_TYPES, conditionTransitions, deploymentHealth, jsonEqual, setConditions, type ConditionInput, type ConditionType } from './status.js';
+import { CA_CONDITION_TYPES, conditionTransitions, deploymentHealth, jsonEqual, mergePatchFor, setConditions, type ConditionInput, type ConditionType } from './status.js';
 import { assessCa, caSecretFacts, DEFAULT_STUCK_AFTER_MS, type CaAssessment, type CaSecretFacts, type SecretInput } from './ca-status.js';
 import { PLUGGED_CA_SECRET, SELF_SIGNED_CA_SECRET } from '../ca/authority.js';
 import { ROTATION_REQUEST_ANNOTATION } from '../ca/rotation-contract.js';
@@ -457,7 +457,9 @@ export class MeshConfigReconciler {
 
   private async writeStatus(mc: MeshConfig, status: MeshConfigStatus): Promise<void> {
     if (jsonEqual(mc.status ?? {}, status)) return;
-    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, status);
+    // status is written as a merge patch: fields of status.rootRotation that went away must be nulled.
+    const rootRotation = mergePatchFor(mc.status?.rootRotation, status.rootRotation);
+    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, rootRotation === undefined ? status : { ...status, rootRotation });
     this.stats.statusWrites++;
     for (const c of conditionTransitions(mc.status?.conditions, status.conditions ?? [])) {
       if (CA_CONDITION_TYPES.includes(c.type)) continue; // checkCa emits its own Events

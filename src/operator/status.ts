@@ -94,3 +94,20 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
   }
   return false;
 }
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The JSON merge patch (RFC 7386) that turns `old` into `next`: members that disappeared
+ * become null, objects are diffed recursively, anything else is replaced. Pure.
+ */
+export function mergePatchFor(old: unknown, next: unknown): unknown {
+  if (next === undefined) return old === undefined ? undefined : null;
+  if (!isPlainObject(old) || !isPlainObject(next)) return next;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(old)) if (old[k] !== undefined && next[k] === undefined) out[k] = null;
+  for (const [k, v] of Object.entries(next)) if (v !== undefined) out[k] = mergePatchFor(old[k], v);
+  return out;
+}

@@ -5,6 +5,7 @@ import { encodeRotationState, type RotationStateRecord } from '../../../src/ca/r
 import {
   assessCa, autoRequestToken, caSecretFacts, expiryCondition, rotationRequest, rotationStuck, stageReason, type CaSecretFacts, type CertFacts,
 } from '../../../src/operator/ca-status.js';
+import { mergePatchFor } from '../../../src/operator/status.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2030-01-01T00:00:00Z');
@@ -206,5 +207,15 @@ describe('caSecretFacts', () => {
     expect(caSecretFacts({ metadata: { name: 'weft-ca-secret', namespace: 'mesh' }, data: { 'root-cert.pem': Buffer.from('hello').toString('base64') } }).readError).toBe('Secret mesh/weft-ca-secret: root-cert.pem holds no PEM certificate');
     const garbage = Buffer.from('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n').toString('base64');
     expect(caSecretFacts({ metadata: { name: 'weft-ca-secret', namespace: 'mesh' }, data: { 'root-cert.pem': garbage } }).readError).toMatch(/^Secret mesh\/weft-ca-secret: root-cert.pem does not parse as X.509/);
+  });
+});
+
+describe('mergePatchFor (status.rootRotation is written as a merge patch)', () => {
+  it('nulls members that went away, recursing into objects and replacing arrays', () => {
+    expect(mergePatchFor({ pendingRequest: 't', stage: 'idle', proxies: { total: 1, current: 0 }, lagging: ['a', 'b'] }, { stage: 'add-root', proxies: { total: 1, current: 1 }, lagging: ['b'] }))
+      .toEqual({ pendingRequest: null, stage: 'add-root', proxies: { total: 1, current: 1 }, lagging: ['b'] });
+    expect(mergePatchFor({ stage: 'idle' }, undefined)).toBeNull();
+    expect(mergePatchFor(undefined, undefined)).toBeUndefined();
+    expect(mergePatchFor(undefined, { stage: 'idle' })).toEqual({ stage: 'idle' });
   });
 });
