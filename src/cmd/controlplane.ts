@@ -42,7 +42,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'ADS gRPC port', '15010')
     .option('--ca-port <port>', 'CA gRPC port', '15012')
-    .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz)', '15014')
+    .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz, /metrics)', '15014')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
