@@ -6,6 +6,7 @@ import { meshCaChecks } from '../../../src/cli/check/checks.js';
 import { newRotationToken, rotationOutcome, rotationProgressLines, rotationStandsAt } from '../../../src/cli/commands/rotate-root.js';
 import { bufferIO, EXIT, painter } from '../../../src/cli/io.js';
 import { run } from '../../../src/cli/program.js';
+import { rootRotationLine } from '../../../src/cli/commands/status.js';
 
 const paint = painter(false);
 const TOKEN = 'manual-20260101t000000z-abcdef';
@@ -69,5 +70,15 @@ describe('weftctl check: CA warnings', () => {
     expect(invalid).toEqual([expect.objectContaining({ status: 'warn', name: 'root rotation' })]);
     expect(meshCaChecks(mc({ stage: 'add-root', proxies: { total: 1, current: 0 } }))).toEqual([expect.objectContaining({ status: 'pass' })]);
     expect(meshCaChecks(mc())).toEqual([]);
+  });
+});
+
+describe('weftctl status: root rotation line', () => {
+  it('summarises the stage, proxies, lagging, stuck and a pending request', () => {
+    expect(rootRotationLine(undefined, paint)).toBeUndefined();
+    expect(rootRotationLine({ stage: 'idle', completed: 2, pendingRequest: 'tok' }, paint)).toBe('idle, 2 completed, request tok pending');
+    expect(rootRotationLine({ stage: 'add-root', since: 't', proxies: { total: 3, current: 1 }, lagging: ['a', 'b'], stuck: true }, paint))
+      .toBe('stage add-root since t, 1/3 proxies at this stage; lagging: a, b (stuck)');
+    expect(rootRotationLine({ message: 'cannot read annotation' }, paint)).toBe('cannot read annotation');
   });
 });

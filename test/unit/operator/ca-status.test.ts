@@ -6,6 +6,7 @@ import {
   assessCa, autoRequestToken, caSecretFacts, expiryCondition, rotationRequest, rotationStuck, stageReason, type CaSecretFacts, type CertFacts,
 } from '../../../src/operator/ca-status.js';
 import { mergePatchFor } from '../../../src/operator/status.js';
+import { secondsFlag } from '../../../src/cmd/operator.js';
 
 const DAY = 86_400_000;
 const T0 = Date.parse('2030-01-01T00:00:00Z');
@@ -217,5 +218,15 @@ describe('mergePatchFor (status.rootRotation is written as a merge patch)', () =
     expect(mergePatchFor({ stage: 'idle' }, undefined)).toBeNull();
     expect(mergePatchFor(undefined, undefined)).toBeUndefined();
     expect(mergePatchFor(undefined, { stage: 'idle' })).toEqual({ stage: 'idle' });
+  });
+});
+
+describe('weft operator rotation flags', () => {
+  it('parses positive seconds and rejects anything else with a WeftError naming the flag', () => {
+    expect(secondsFlag('5', '--rotation-poll-seconds')).toBe(5000);
+    expect(secondsFlag('0.5', '--rotation-poll-seconds')).toBe(500);
+    for (const bad of ['0', '-1', 'soon', '', '5s']) {
+      expect(() => secondsFlag(bad, '--rotation-poll-seconds')).toThrow(expect.objectContaining({ code: 'WEFT_E_INVALID_INPUT', message: expect.stringContaining('--rotation-poll-seconds') }) as unknown as Error);
+    }
   });
 });
