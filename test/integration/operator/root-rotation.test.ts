@@ -37,6 +37,14 @@ function weftctl(args: string[]): Promise<Result> {
   });
 }
 
+interface CheckLine { category: string; name: string; status: string; message: string }
+
+/** weftctl check -o json, only the lines about this MeshConfig's CA (the shared cluster fails other checks). */
+async function caChecks(mcName: string): Promise<CheckLine[]> {
+  const r = await weftctl(['check', '-o', 'json']);
+  return (JSON.parse(r.out) as CheckLine[]).filter((c) => c.category === 'certificates' && c.message.startsWith(`MeshConfig ${mcName}:`));
+}
+
 const iso = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 describe('operator: CA expiry and root rotation (real API server)', () => {
@@ -154,6 +162,10 @@ describe('operator: CA expiry and root rotation (real API server)', () => {
     expect(cond(mc, 'RootRotation')).toMatchObject({ status: 'True', reason: 'AddRoot' });
     expect((await waitEvent('RootRotationStuck'))[0]!.type).toBe('Warning');
     await waitEvent('RootRotationStage');
+    expect(await caChecks(name)).toEqual([
+      expect.objectContaining({ name: 'ca expiry', status: 'pass' }),
+      expect.objectContaining({ name: 'root rotation', status: 'warn', message: expect.stringContaining('root rotation stuck in stage add-root') }),
+    ]);
 
     await writeState({ stage: 'switch-issuer', nextRoot: B, request: token, proxies: { total: 3, current: 3, lagging: [] } });
     mc = await waitStatus('switch-issuer mirrored', (m) => m.status?.rootRotation?.stage === 'switch-issuer');
@@ -175,6 +187,7 @@ describe('operator: CA expiry and root rotation (real API server)', () => {
     expect(c.message).toContain('weftctl rotate-root');
     const [ev] = await waitEvent('CertificatesExpiringSoon');
     expect(ev!.type).toBe('Warning');
+    expect(await caChecks(name)).toContainEqual(expect.objectContaining({ name: 'ca expiry', status: 'warn', message: expect.stringContaining('the root certificate') }));
     // The new root is due as well: a request for it, not for the old one.
     await waitFor('auto request for the new root', async () => (await secretAnn())[ROTATION_REQUEST_ANNOTATION] === `auto-${rootFp.slice(0, 16)}`, 30_000, 100);
   });
