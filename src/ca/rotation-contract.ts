@@ -96,7 +96,6 @@ export function parseRotationState(text: string): RotationStateRecord {
   }
   const currentRoot = fingerprintField(raw, 'currentRoot', true)!;
   const nextRoot = fingerprintField(raw, 'nextRoot', false);
-  if (stage !== 'idle' && nextRoot === undefined) throw bad('nextRoot', `is required in stage ${stage}`);
   const stageSince = timeField(raw, 'stageSince');
   const completed = countField(raw, 'completed');
   const request = optionalString(raw, 'request');

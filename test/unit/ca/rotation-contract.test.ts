@@ -55,6 +55,11 @@ describe('rotation contract (annotations on weft-ca-secret)', () => {
     expect(encodeRotationState(shuffled)).toBe(encodeRotationState(valid));
   });
 
+  it('treats nextRoot as optional in every stage, as the contract says', () => {
+    const { nextRoot: _omitted, ...rest } = valid;
+    expect(parseRotationState(encodeRotationState(rest))).toEqual(rest);
+  });
+
   it('ignores unknown fields (forward compatible)', () => {
     expect(parseRotationState(withField('future', 1))).toEqual(valid);
   });
@@ -68,7 +73,6 @@ describe('rotation contract (annotations on weft-ca-secret)', () => {
     expectBad(withField('currentRoot', 'AB:CD'), 'currentRoot');
     expectBad(withField('currentRoot', A.toUpperCase()), 'currentRoot');
     expectBad(withField('nextRoot', 'short'), 'nextRoot');
-    expectBad(withField('nextRoot', undefined), 'nextRoot'); // required outside idle
     expectBad(withField('stageSince', 'yesterday'), 'stageSince');
     expectBad(withField('stageSince', '2030-01-01T00:00:00'), 'stageSince'); // no offset
     expectBad(withField('completed', -1), 'completed');
