@@ -201,6 +201,31 @@ export interface MeshConfigStatus {
   dataPlane?: DataPlaneStatus;
   /** Written by the repair controller (src/operator/repair.ts). */
   injection?: InjectionStatus;
+  /** CA root rotation, mirrored from the control plane's rotation.weft.dev/state annotation. */
+  rootRotation?: RootRotationStatus;
+}
+
+/** MeshConfig annotation: ask for a CA root rotation now (any new token; `weftctl rotate-root` writes one). */
+export const ROTATE_ROOT_ANNOTATION = 'weft.dev/rotate-root';
+
+export interface RootRotationStatus {
+  /** idle | add-root | switch-issuer | remove-old-root (absent when the state is unreadable). */
+  stage?: string;
+  /** RFC 3339: when the current stage began. */
+  since?: string;
+  /** The request token the control plane last acted on. */
+  request?: string;
+  /** A request token written to the CA Secret that the control plane has not acted on yet. */
+  pendingRequest?: string;
+  completed?: number;
+  currentRoot?: string;
+  nextRoot?: string;
+  proxies?: { total: number; current: number };
+  /** xDS node ids of proxies not yet at the stage (at most 20). */
+  lagging?: string[];
+  /** The stage has not moved for longer than the stuck threshold while proxies lag. */
+  stuck?: boolean;
+  message?: string;
 }
 
 export interface InjectionStatus {

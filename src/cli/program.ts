@@ -11,6 +11,7 @@ import { registerKubeInject } from './commands/kube-inject.js';
 import { registerLifecycle } from './commands/lifecycle.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProxy } from './commands/proxy.js';
+import { registerRotateRoot } from './commands/rotate-root.js';
 import { registerVersion } from './commands/version.js';
 
 export function buildProgram(app: App): Command {
@@ -36,6 +37,7 @@ export function buildProgram(app: App): Command {
       'weftctl analyze -A',
       'weftctl kube-inject -f deployment.yaml | kubectl apply -f -',
       'weftctl plan -f virtualservice.yaml       # what would this change do to each proxy?',
+      'weftctl rotate-root --wait               # rotate the mesh CA root now',
     ]));
   registerAnalyze(program, app);
   registerCheck(program, app);
@@ -44,6 +46,7 @@ export function buildProgram(app: App): Command {
   registerLifecycle(program, app);
   registerPlan(program, app);
   registerProxy(program, app);
+  registerRotateRoot(program, app);
   registerVersion(program, app);
   // Subcommands inherit the error routing and exit override.
   for (const c of program.commands) {

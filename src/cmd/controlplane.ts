@@ -4,7 +4,8 @@ import { commonFromEnv, parsePort } from '../config/env.js';
 import { createRootLogger } from '../log/logger.js';
 import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { startControlPlane } from '../xds/controlplane.js';
-import { runCaService } from '../ca/service.js';
+import { runCaService, type CaService } from '../ca/service.js';
+import { caMetricsText } from '../ca/metrics.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
 import { errorMessage, invalidInput } from '../errors/errors.js';
 import { isIP } from 'node:net';
@@ -43,7 +44,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'ADS gRPC port', '15010')
     .option('--ca-port <port>', 'CA gRPC port', '15012')
-    .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz)', '15014')
+    .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz, /metrics)', '15014')
     .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
@@ -56,8 +57,10 @@ export function registerControlPlaneCommand(program: Command): void {
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
+      const attached: { ca?: CaService } = {}; // /metrics includes the CA once it runs
       const cp = await startControlPlane({
         kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
+        metricsText: () => (attached.ca ? caMetricsText(attached.ca.server.stats, attached.ca.issuer.currentMaterial, new Date()) : ''),
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({
@@ -66,6 +69,7 @@ export function registerControlPlaneCommand(program: Command): void {
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
       });
+      attached.ca = ca;
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
       // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
       const published = new Set<string>();

@@ -7,6 +7,7 @@ import type { InjectionConfig } from '../api/injection.js';
 import { ISTIO_VALIDATORS } from '../api/istio/validate.js';
 import { validateMeshConfig, resolveMeshConfigSpec } from '../api/meshconfig.js';
 import { commonFromEnv, parsePort } from '../config/env.js';
+import { invalidInput } from '../errors/errors.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
 import { loadKubeConfig, makeClients, type KubeClients } from '../kube/client.js';
 import { runOperator, type StartedWebhook, type WebhookHookContext } from '../operator/manager.js';
@@ -26,6 +27,15 @@ interface OperatorFlags {
   webhookUrl?: string;
   controlplaneAddress?: string;
   leaderElectionId?: string;
+  rotationPollSeconds: string;
+  rotationStuckSeconds: string;
+}
+
+/** Parses a positive number of seconds from a flag into ms. */
+export function secondsFlag(raw: string, flag: string): number {
+  const n = Number(raw);
+  if (!/^\d+(\.\d+)?$/.test(raw.trim()) || !(n > 0)) throw invalidInput(`${flag} ${raw}: expected a positive number of seconds, e.g. 5`, { flag });
+  return Math.round(n * 1000);
 }
 
 /** Parses the injection.json of one weft-mesh ConfigMap; undefined if absent or malformed. */
@@ -129,6 +139,8 @@ export function registerOperatorCommand(program: Command): void {
     .option('--webhook-url <url>', 'base URL the API server uses to reach the injector (default https://<host>:<port>)')
     .option('--controlplane-address <host>', 'dev overlay: host sidecars use for xDS and the CA instead of the Service name')
     .option('--leader-election-id <id>', 'leader-election identity (default: hostname + random suffix)')
+    .option('--rotation-poll-seconds <n>', 'how often to re-read the CA Secret while a root rotation runs or is requested (otherwise hourly)', '5')
+    .option('--rotation-stuck-seconds <n>', 'report a root rotation stuck (Event, status, weftctl check) when a stage has not moved this long while proxies lag', '300')
     .addHelpText('after', '\nExamples:\n  weft operator --kubeconfig .cluster/kubeconfig\n  weft operator --controlplane-address 10.88.0.1   # local cluster without kube-proxy\n')
     .action(async (flags: OperatorFlags) => {
       const common = commonFromEnv(process.env, flags);
@@ -138,6 +150,8 @@ export function registerOperatorCommand(program: Command): void {
       await ensureNamespace(clients, flags.namespace, logger);
       const handle = await runOperator({
         kubeConfig: kc, namespace: flags.namespace, logger,
+        rotationPollMs: secondsFlag(flags.rotationPollSeconds, '--rotation-poll-seconds'),
+        rotationStuckMs: secondsFlag(flags.rotationStuckSeconds, '--rotation-stuck-seconds'),
         ...(flags.leaderElectionId ? { identity: flags.leaderElectionId } : {}),
         startWebhook: (ctx: WebhookHookContext) => startInjector(flags, clients, kc, ctx.logger),
       });

@@ -67,6 +67,12 @@ export interface OperatorOptions {
   /** Repair controller scan period (pods missing a sidecar); 0 disables it. Default 30 s. */
   repairIntervalMs?: number;
   repairLimits?: Partial<RepairLimits>;
+  /** CA Secret re-check interval while a root rotation runs or is requested. Default 5 s. */
+  rotationPollMs?: number;
+  /** A rotation stage unchanged this long with lagging proxies is reported stuck. Default 5 min. */
+  rotationStuckMs?: number;
+  /** CA expiry re-check interval otherwise. Default 1 h. */
+  caCheckMs?: number;
 }
 
 export interface OperatorHandle {
@@ -109,6 +115,9 @@ export async function runOperator(opts: OperatorOptions): Promise<OperatorHandle
     ...(webhookUrl ? { webhookUrl } : {}),
     ...(caBundle ? { caBundle } : {}),
     ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+    ...(opts.rotationPollMs !== undefined ? { rotationPollMs: opts.rotationPollMs } : {}),
+    ...(opts.rotationStuckMs !== undefined ? { rotationStuckMs: opts.rotationStuckMs } : {}),
+    ...(opts.caCheckMs !== undefined ? { caCheckMs: opts.caCheckMs } : {}),
     ...(opts.proxyMetrics === true ? { metricsSource: new HttpMetricsSource() } : opts.proxyMetrics ? { metricsSource: opts.proxyMetrics } : {}),
   });
 

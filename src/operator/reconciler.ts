@@ -14,6 +14,7 @@ import {
   MESHCONFIG_OWNER_LABEL,
   parseDuration,
   resolveMeshConfigSpec,
+  ROTATE_ROOT_ANNOTATION,
   validateMeshConfig,
   type ComponentStatus,
   type MeshConfig,
@@ -25,7 +26,11 @@ import { APPLIED_HASH_ANNOTATION, needsApply, objectKey, type KubeApplier, type 
 import type { Informer } from '../kube/informer.js';
 import type { Clock } from '../kube/workqueue.js';
 import { controlPlaneName, gatewayName, renderControlPlane, stableHash, type RenderedObject } from '../render/controlplane/render.js';
-import { conditionTransitions, deploymentHealth, jsonEqual, setConditions, type ConditionInput } from './status.js';
+import { CA_CONDITION_TYPES, conditionTransitions, deploymentHealth, jsonEqual, mergePatchFor, setConditions, type ConditionInput, type ConditionType } from './status.js';
+import { assessCa, caSecretFacts, DEFAULT_STUCK_AFTER_MS, type CaAssessment, type CaSecretFacts, type SecretInput } from './ca-status.js';
+import { PLUGGED_CA_SECRET, SELF_SIGNED_CA_SECRET } from '../ca/authority.js';
+import { ROTATION_REQUEST_ANNOTATION } from '../ca/rotation-contract.js';
+import { errorMessage } from '../errors/errors.js';
 import { nextBatch, planUpgrade, type ProxyCensus } from './upgrade.js';
 import { judgeHealthGate, summarize, type MetricsSource } from './healthgate.js';
 
@@ -61,7 +66,15 @@ export interface ReconcilerOptions {
   pollMs?: number;
   /** Proxy metrics for the data-plane health gate; without it the gate is availability only. */
   metricsSource?: MetricsSource;
+  /** CA Secret re-check interval while a root rotation is running or requested. Default 5 s. */
+  rotationPollMs?: number;
+  /** A rotation stage unchanged this long with lagging proxies is reported stuck. Default 5 min. */
+  rotationStuckMs?: number;
+  /** CA expiry re-check interval otherwise. Default 1 h. */
+  caCheckMs?: number;
 }
+
+const SECRET_TYPE: TypeRef = { apiVersion: 'v1', kind: 'Secret' };
 
 export interface ReconcileStats {
   applied: number;
@@ -145,6 +158,8 @@ export class MeshConfigReconciler {
             { type: 'Degraded', status: 'True', reason: 'InvalidSpec', message: `spec rejected, existing objects left unchanged: ${formatIssues(issues)}` },
             this.carry(mc, 'Ready'),
             this.carry(mc, 'Upgrading'),
+            ...this.carryIfPresent(mc, 'CertificatesExpiringSoon'),
+            ...this.carryIfPresent(mc, 'RootRotation'),
           ],
           mc.metadata.generation,
           this.now(),
@@ -256,6 +271,9 @@ export class MeshConfigReconciler {
         ? { type: 'Upgrading', status: 'True', reason: `Phase${plan.phase}`, message: `upgrading to ${plan.target.version}: phase ${plan.phase}${plan.phase === 'DataPlane' ? `, ${plan.outdatedProxies} proxies outdated` : ''}` }
         : { type: 'Upgrading', status: 'False', reason: plan.phase === 'Installing' ? 'Installing' : 'UpToDate', message: `control plane ${plan.target.version}` },
     );
+    const ca = await this.checkCa(mc, spec.namespace, log);
+    conds.push(...ca.conditions);
+
     const degraded = gateFailure ? { reason: 'HealthGateFailed', message: gateFailure } : applyErrors.length ? { reason: 'ApplyFailed', message: applyErrors.join('; ') } : plan.degraded;
     conds.push(degraded ? { type: 'Degraded', status: 'True', ...degraded } : { type: 'Degraded', status: 'False', reason: 'Healthy', message: 'no problems detected' });
 
@@ -276,19 +294,72 @@ export class MeshConfigReconciler {
       },
       // Owned by the repair controller (src/operator/repair.ts): carried so this write is a no-op for it.
       ...(mc.status?.injection ? { injection: mc.status.injection } : {}),
+      ...(ca.rootRotation ? { rootRotation: ca.rootRotation } : {}),
     };
     await this.writeStatus(mc, status);
+    for (const e of ca.events) await this.event(mc, e.type, e.reason, e.message.slice(0, 1024));
 
     if (applyErrors.length > 0) throw new Error(`apply failed: ${applyErrors.join('; ')}`);
     const converging = !allAvailable || plan.phase !== 'Idle';
     const poll = converging ? (this.o.pollMs ?? 2000) : undefined;
-    const after = [poll, plan.requeueAfterMs, gateRequeueMs].filter((x): x is number => x !== undefined);
-    return after.length ? { requeueAfterMs: Math.min(...after) } : {};
+    const caRecheck = ca.active ? (this.o.rotationPollMs ?? 5000) : (this.o.caCheckMs ?? 3_600_000);
+    const after = [poll, plan.requeueAfterMs, gateRequeueMs, caRecheck].filter((x): x is number => x !== undefined);
+    return { requeueAfterMs: Math.min(...after) };
   }
 
   private carry(mc: MeshConfig, type: 'Ready' | 'Upgrading'): ConditionInput {
     const c = mc.status?.conditions?.find((x) => x.type === type);
     return c ? { type, status: c.status, reason: c.reason, message: c.message } : { type, status: 'Unknown', reason: 'NotReconciled', message: 'spec is invalid' };
+  }
+
+  /** Keeps a condition as it was (invalid spec: the CA was not re-checked), if it exists. */
+  private carryIfPresent(mc: MeshConfig, type: ConditionType): ConditionInput[] {
+    const c = mc.status?.conditions?.find((x) => x.type === type);
+    return c ? [{ type, status: c.status, reason: c.reason, message: c.message }] : [];
+  }
+
+  /**
+   * Reads the CA Secret of the mesh namespace (cacerts wins over weft-ca-secret), decides the
+   * CA conditions and status.rootRotation, and writes the rotation request annotation when a
+   * rotation is due or asked for. Never throws: a failure becomes an Unknown condition.
+   */
+  private async checkCa(mc: MeshConfig, namespace: string, log: Logger): Promise<CaAssessment> {
+    let facts: CaSecretFacts | undefined;
+    let lookupError: string | undefined;
+    for (const name of [PLUGGED_CA_SECRET, SELF_SIGNED_CA_SECRET]) {
+      try {
+        const s = await this.o.applier.get(SECRET_TYPE, name, namespace);
+        if (s) {
+          facts = caSecretFacts(s as SecretInput);
+          break;
+        }
+      } catch (e) {
+        lookupError = `cannot read Secret ${namespace}/${name}: ${errorMessage(e)}`;
+        break;
+      }
+    }
+    const token = mc.metadata.annotations?.[ROTATE_ROOT_ANNOTATION];
+    const ca = assessCa({
+      ...(facts ? { facts } : {}),
+      namespace,
+      ...(lookupError ? { lookupError } : {}),
+      ...(token ? { rotateRootToken: token } : {}),
+      ...(mc.status?.conditions ? { previousConditions: mc.status.conditions } : {}),
+      ...(mc.status?.rootRotation ? { previous: mc.status.rootRotation } : {}),
+      nowMs: this.o.clock.now(),
+      stuckAfterMs: this.o.rotationStuckMs ?? DEFAULT_STUCK_AFTER_MS,
+    });
+    if (ca.writeRequest && facts) {
+      try {
+        await this.o.applier.mergePatch(SECRET_TYPE, facts.name, namespace, { metadata: { annotations: { [ROTATION_REQUEST_ANNOTATION]: ca.writeRequest.token } } });
+        log.info({ secret: `${namespace}/${facts.name}`, token: ca.writeRequest.token, why: ca.writeRequest.why }, 'root rotation requested');
+      } catch (e) {
+        log.warn({ secret: `${namespace}/${facts.name}`, err: errorMessage(e) }, 'cannot write the root rotation request; retrying soon');
+        const prev = mc.status?.rootRotation;
+        return { conditions: ca.conditions, ...(prev ? { rootRotation: prev } : {}), events: ca.events.filter((x) => x.reason !== 'RootRotationRequested'), active: true };
+      }
+    }
+    return ca;
   }
 
   private now(): string {
@@ -386,9 +457,12 @@ export class MeshConfigReconciler {
 
   private async writeStatus(mc: MeshConfig, status: MeshConfigStatus): Promise<void> {
     if (jsonEqual(mc.status ?? {}, status)) return;
-    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, status);
+    // status is written as a merge patch: fields of status.rootRotation that went away must be nulled.
+    const rootRotation = mergePatchFor(mc.status?.rootRotation, status.rootRotation);
+    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, rootRotation === undefined ? status : { ...status, rootRotation });
     this.stats.statusWrites++;
     for (const c of conditionTransitions(mc.status?.conditions, status.conditions ?? [])) {
+      if (CA_CONDITION_TYPES.includes(c.type)) continue; // checkCa emits its own Events
       await this.event(mc, c.type === 'Degraded' ? (c.status === 'True' ? 'Warning' : 'Normal') : c.status === 'False' && c.type !== 'Upgrading' ? 'Warning' : 'Normal', `${c.type}${c.status === 'True' ? '' : c.status === 'False' ? 'False' : 'Unknown'}`, `${c.reason}: ${c.message}`.slice(0, 1024));
     }
   }

@@ -4,7 +4,9 @@
 import type { ComponentStatus, Condition, MeshConfigStatus } from '../api/meshconfig.js';
 import type { KubeObject } from '../kube/apply.js';
 
-export const CONDITION_TYPES = ['Reconciled', 'Ready', 'Upgrading', 'Degraded'] as const;
+export const CONDITION_TYPES = ['Reconciled', 'Ready', 'Upgrading', 'Degraded', 'CertificatesExpiringSoon', 'RootRotation'] as const;
+/** Conditions whose Events the CA assessment emits itself (src/operator/ca-status.ts). */
+export const CA_CONDITION_TYPES: readonly string[] = ['CertificatesExpiringSoon', 'RootRotation'];
 export type ConditionType = (typeof CONDITION_TYPES)[number];
 
 export interface ConditionInput {
@@ -91,4 +93,21 @@ export function jsonEqual(a: unknown, b: unknown): boolean {
     return ka.every((k) => jsonEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
   }
   return false;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The JSON merge patch (RFC 7386) that turns `old` into `next`: members that disappeared
+ * become null, objects are diffed recursively, anything else is replaced. Pure.
+ */
+export function mergePatchFor(old: unknown, next: unknown): unknown {
+  if (next === undefined) return old === undefined ? undefined : null;
+  if (!isPlainObject(old) || !isPlainObject(next)) return next;
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(old)) if (old[k] !== undefined && next[k] === undefined) out[k] = null;
+  for (const [k, v] of Object.entries(next)) if (v !== undefined) out[k] = mergePatchFor(old[k], v);
+  return out;
 }

@@ -20,6 +20,8 @@ export interface AdminDeps {
   now?: () => number;
   /** Rewritten app probes (WEFT_APP_PROBES), served under /app-health/ on the health port. */
   appProbes?: AppProbes;
+  /** Extra Prometheus text for /stats/prometheus (e.g. workloadCertMetricsText). */
+  extraMetrics?: () => string;
 }
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -79,7 +81,7 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
         return;
       case '/stats/prometheus':
       case '/stats':
-        text(res, 200, deps.proxy.stats.prometheus(), 'text/plain; version=0.0.4');
+        text(res, 200, deps.proxy.stats.prometheus() + (deps.extraMetrics?.() ?? ''), 'text/plain; version=0.0.4');
         return;
       case '/config_dump':
         json(res, 200, configDump(deps.proxy, deps.xds));

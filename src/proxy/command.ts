@@ -7,7 +7,7 @@ import { PROXY_PORTS } from '../api/sidecar.js';
 import { parseIptablesArgs } from '../api/injection.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
 import { errorMessage } from '../errors/errors.js';
-import { CertAgent } from '../identity/cert-agent.js';
+import { CertAgent, workloadCertMetricsText } from '../identity/cert-agent.js';
 import { GrpcCaClient, fileTokenSource } from '../identity/ca-client.js';
 import { bootstrapFromEnv, type ProxyBootstrap } from './bootstrap.js';
 import { Proxy } from './proxy.js';
@@ -63,6 +63,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
   const adminDeps = {
     proxy, xds, logger, drain: () => void shutdown(),
     certChainPem: () => agent?.current()?.certChainPem.join(''),
+    ...(agent ? { extraMetrics: () => workloadCertMetricsText(agent?.current(), Date.now()) } : {}),
     appProbes: b.appProbes,
   };
   const admin = await startAdminServer(adminDeps, b.ports.admin);

@@ -59,6 +59,8 @@ export interface ControlPlaneOptions {
   host?: string;
   /** HTTP debug endpoint port (0 = any free one); no debug server when undefined. */
   debugPort?: number;
+  /** Extra Prometheus text the debug server's /metrics appends (e.g. the CA's metrics). */
+  metricsText?: () => string;
   domain?: string;
   trustDomain?: string;
   rootNamespace?: string;
@@ -196,7 +198,7 @@ class ControlPlaneImpl implements ControlPlane {
     );
     this.address = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     if (this.opts.debugPort !== undefined) {
-      this.debug = await startDebugServer({ controlPlane: this, host, port: this.opts.debugPort, logger: this.opts.logger });
+      this.debug = await startDebugServer({ controlPlane: this, host, port: this.opts.debugPort, logger: this.opts.logger, ...(this.opts.metricsText ? { metricsText: this.opts.metricsText } : {}) });
       this.debugAddress = this.debug.address;
     }
   }

@@ -2,6 +2,8 @@
 //   GET /debug/syncz              per connected proxy: versions sent and ACKed per type, last NACK
 //   GET /debug/configz?proxyID=X  the generated resources of node X, by type (no id: list of nodes)
 //   GET /debug/registryz          informer status and model counts
+//   GET /metrics                  Prometheus text: pushes, connected proxies, plus any attached
+//                                 source (the CA's certificate expiry and issuance counters)
 //   GET /healthz                  200 once serving
 // Loopback by default; it exposes config, so it is never bound to a public address by us.
 import http from 'node:http';
@@ -19,6 +21,24 @@ export interface DebugServerOptions {
   host: string;
   port: number;
   logger: Logger;
+  /** Extra Prometheus text for /metrics (e.g. caMetricsText), read on every scrape. */
+  metricsText?: () => string;
+}
+
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4';
+
+/** The control plane's own metrics in Prometheus text. Pure. */
+export function controlPlaneMetricsText(cp: Pick<ControlPlane, 'status'>): string {
+  const st = cp.status();
+  return [
+    '# HELP weft_xds_pushes_total Configuration pushes since start.',
+    '# TYPE weft_xds_pushes_total counter',
+    `weft_xds_pushes_total ${st.pushes}`,
+    '# HELP weft_xds_connected_proxies Proxies with an open ADS stream.',
+    '# TYPE weft_xds_connected_proxies gauge',
+    `weft_xds_connected_proxies ${st.proxies.length}`,
+    '',
+  ].join('\n');
 }
 
 function send(res: http.ServerResponse, status: number, body: unknown): void {
@@ -28,12 +48,14 @@ function send(res: http.ServerResponse, status: number, body: unknown): void {
 }
 
 /** Routes one request; exported for tests that do not want a socket. */
-export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: string): { status: number; body: unknown } {
+export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: string, metricsText?: () => string): { status: number; body: unknown; contentType?: string } {
   if (method !== 'GET') return { status: 405, body: { error: 'only GET is supported' } };
   const url = new URL(rawUrl, 'http://debug');
   switch (url.pathname) {
     case '/healthz':
       return { status: 200, body: { ok: true } };
+    case '/metrics':
+      return { status: 200, body: controlPlaneMetricsText(cp) + (metricsText?.() ?? ''), contentType: PROMETHEUS_CONTENT_TYPE };
     case '/debug/syncz': {
       const st = cp.status();
       return { status: 200, body: { pushes: st.pushes, lastPush: st.lastPush, proxies: st.proxies } };
@@ -69,15 +91,18 @@ export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: str
       };
     }
     default:
-      return { status: 404, body: { error: 'unknown path', paths: ['/healthz', '/debug/syncz', '/debug/configz', '/debug/registryz'] } };
+      return { status: 404, body: { error: 'unknown path', paths: ['/healthz', '/metrics', '/debug/syncz', '/debug/configz', '/debug/registryz'] } };
   }
 }
 
 export async function startDebugServer(opts: DebugServerOptions): Promise<DebugServer> {
   const server = http.createServer((req, res) => {
     try {
-      const r = handleDebugRequest(opts.controlPlane, req.method ?? 'GET', req.url ?? '/');
-      send(res, r.status, r.body);
+      const r = handleDebugRequest(opts.controlPlane, req.method ?? 'GET', req.url ?? '/', opts.metricsText);
+      if (r.contentType && typeof r.body === 'string') {
+        res.writeHead(r.status, { 'content-type': r.contentType, 'content-length': Buffer.byteLength(r.body) });
+        res.end(r.body);
+      } else send(res, r.status, r.body);
     } catch (e) {
       opts.logger.error({ err: (e as Error).message }, 'debug request failed');
       send(res, 500, { error: 'internal error' });

@@ -1,7 +1,7 @@
 // Pure check logic for `weftctl check`: each function turns facts read from the cluster into
 // a CheckResult (pass/warn/fail/skip with a hint). No I/O; `now` is a parameter.
 import { X509Certificate } from 'node:crypto';
-import { parseVersion, versionSkew } from '../../api/meshconfig.js';
+import { parseVersion, versionSkew, type MeshConfig } from '../../api/meshconfig.js';
 import type { Paint } from '../io.js';
 import { humanDuration } from '../output.js';
 
@@ -187,6 +187,28 @@ const ICON: Record<CheckStatus, { icon: string; color: 'green' | 'yellow' | 'red
 };
 
 /** linkerd-check-style report grouped by category. Pure. */
+/** The MeshConfig's own CA verdicts: expiring certificates and a stuck or unreadable root rotation warn (never fail). Pure. */
+export function meshCaChecks(mc: MeshConfig): CheckResult[] {
+  const out: CheckResult[] = [];
+  const name = mc.metadata.name;
+  const expiring = mc.status?.conditions?.find((c) => c.type === 'CertificatesExpiringSoon');
+  if (expiring?.status === 'True') out.push(r('certificates', 'ca expiry', 'warn', `MeshConfig ${name}: ${expiring.message}`, `kubectl describe meshconfig ${name}`));
+  else if (expiring?.status === 'False') out.push(r('certificates', 'ca expiry', 'pass', `MeshConfig ${name}: CA certificates are not expiring soon`));
+  const rot = mc.status?.rootRotation;
+  const rotCond = mc.status?.conditions?.find((c) => c.type === 'RootRotation');
+  if (rotCond?.reason === 'RotationStateInvalid') {
+    out.push(r('certificates', 'root rotation', 'warn', `MeshConfig ${name}: ${rotCond.message}`, 'see the control plane logs (its rotation driver writes that annotation)'));
+  } else if (rot?.stuck) {
+    const lag = rot.lagging?.length ? `; lagging: ${rot.lagging.join(', ')}` : '';
+    out.push(r('certificates', 'root rotation', 'warn',
+      `MeshConfig ${name}: root rotation stuck in stage ${rot.stage ?? '?'} since ${rot.since ?? '?'} (${rot.proxies?.current ?? 0}/${rot.proxies?.total ?? 0} proxies at this stage${lag})`,
+      'the lagging proxies have not taken the new trust bundle or certificate: see `weftctl proxy-status` and their logs, or restart them'));
+  } else if (rot?.stage && rot.stage !== 'idle') {
+    out.push(r('certificates', 'root rotation', 'pass', `MeshConfig ${name}: root rotation in stage ${rot.stage} (${rot.proxies?.current ?? 0}/${rot.proxies?.total ?? 0} proxies at this stage)`));
+  }
+  return out;
+}
+
 export function formatChecks(results: readonly CheckResult[], paint: Paint): string {
   const out: string[] = [];
   const cats = [...new Set(results.map((x) => x.category))];

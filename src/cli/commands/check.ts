@@ -15,7 +15,7 @@ import { parseInjectionStatus } from '../../render/inject/inject.js';
 import { DEFAULT_MESH_NAMESPACE, namespaceInjectionEnabled, podIsInjected, podOptedOut, SYSTEM_NAMESPACES } from '../analyze/model.js';
 import { examples, globalsOf, type App } from '../app.js';
 import {
-  caBundleCheck, certificateCheck, crdsCheck, formatChecks, kubernetesVersionCheck, proxySyncCheck, summarize,
+  caBundleCheck, certificateCheck, crdsCheck, formatChecks, kubernetesVersionCheck, meshCaChecks, proxySyncCheck, summarize,
   uninjectedPodsCheck, versionSkewCheck, webhookReachabilityCheck, type CheckResult, type ProxySync, type WebhookProbe,
 } from '../check/checks.js';
 import { CliError, EXIT, painter } from '../io.js';
@@ -192,6 +192,7 @@ async function postChecks(d: CheckDeps): Promise<CheckResult[]> {
       }
     }
   }
+  for (const m of mcs) out.push(...meshCaChecks(m));
   const bundle = await c.core.readNamespacedConfigMap({ name: TRUST_BUNDLE_CONFIGMAP, namespace: meshNs }).catch(() => undefined);
   const rootPem = bundle?.data?.['root-cert.pem'];
   if (rootPem) out.push(certificateCheck('certificates', `configmap ${meshNs}/${TRUST_BUNDLE_CONFIGMAP} root-cert.pem`, rootPem, now));

@@ -168,14 +168,14 @@ async function waitUntil<T>(timeoutMs: number, fn: () => Promise<T | undefined>)
   return undefined;
 }
 
-function parseTimeout(s: string): number {
+export function parseTimeout(s: string): number {
   const m = /^(\d+)(ms|s|m)?$/.exec(s);
   if (!m) throw new CliError(`--timeout ${s}: use e.g. 90s or 5m`, EXIT.usage);
   const n = Number(m[1]);
   return m[2] === 'ms' ? n : m[2] === 'm' ? n * 60_000 : n * 1000;
 }
 
-async function readMeshConfig(cluster: Cluster, name: string | undefined): Promise<MeshConfig> {
+export async function readMeshConfig(cluster: Cluster, name: string | undefined): Promise<MeshConfig> {
   const all = (await listCustom(cluster, MESHCONFIG_GROUP, MESHCONFIG_VERSION, MESHCONFIG_PLURAL)) as unknown as MeshConfig[];
   if (all.length === 0) throw new CliError('no MeshConfig found: run `weftctl install` first', EXIT.failure);
   const mc = name ? all.find((m) => m.metadata.name === name) : all[0];
@@ -184,7 +184,7 @@ async function readMeshConfig(cluster: Cluster, name: string | undefined): Promi
   return mc;
 }
 
-async function getMeshConfig(cluster: Cluster, name: string): Promise<MeshConfig | undefined> {
+export async function getMeshConfig(cluster: Cluster, name: string): Promise<MeshConfig | undefined> {
   try {
     return (await cluster.clients.custom.getClusterCustomObject({ group: MESHCONFIG_GROUP, version: MESHCONFIG_VERSION, plural: MESHCONFIG_PLURAL, name })) as MeshConfig;
   } catch (e) {

@@ -3,7 +3,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import { Command } from 'commander';
 import {
-  MESHCONFIG_GROUP, MESHCONFIG_PLURAL, MESHCONFIG_VERSION, type Condition, type MeshConfig,
+  MESHCONFIG_GROUP, MESHCONFIG_PLURAL, MESHCONFIG_VERSION, type Condition, type MeshConfig, type RootRotationStatus,
 } from '../../api/meshconfig.js';
 import { parseInjectionStatus } from '../../render/inject/inject.js';
 import { DEFAULT_MESH_NAMESPACE, namespaceInjectionEnabled, podIsInjected, podOptedOut, SYSTEM_NAMESPACES } from '../analyze/model.js';
@@ -31,7 +31,7 @@ export interface CertRow {
 }
 
 export interface StatusReport {
-  meshConfigs: { name: string; version: string; running?: string; phase?: string; activeRevision?: string; revisions: string[]; conditions: Condition[] }[];
+  meshConfigs: { name: string; version: string; running?: string; phase?: string; activeRevision?: string; revisions: string[]; conditions: Condition[]; rootRotation?: RootRotationStatus }[];
   components: ComponentRow[];
   proxiesByVersion: Record<string, number>;
   missingSidecars: string[];
@@ -74,6 +74,7 @@ export function buildStatus(f: StatusFacts, now: Date): StatusReport {
       ...(m.status?.activeRevision ? { activeRevision: m.status.activeRevision } : {}),
       revisions: (m.status?.revisions ?? []).map((r) => `${r.name}@${r.version}${r.inactiveSince ? ' (inactive)' : ''}`),
       conditions: m.status?.conditions ?? [],
+      ...(m.status?.rootRotation ? { rootRotation: m.status.rootRotation } : {}),
     })),
     components: f.deployments.map((d) => ({
       name: d.metadata?.name ?? '', namespace: d.metadata?.namespace ?? '', ready: d.status?.readyReplicas ?? 0, desired: d.spec?.replicas ?? 1,
@@ -87,6 +88,16 @@ export function buildStatus(f: StatusFacts, now: Date): StatusReport {
 
 const DAY = 86_400_000;
 
+/** One line about status.rootRotation, or undefined when there is nothing to say. Pure. */
+export function rootRotationLine(r: RootRotationStatus | undefined, paint: Paint): string | undefined {
+  if (!r) return undefined;
+  if (!r.stage) return r.message ? paint('yellow', r.message) : undefined;
+  const pending = r.pendingRequest ? `, request ${r.pendingRequest} pending` : '';
+  if (r.stage === 'idle') return `idle, ${r.completed ?? 0} completed${pending}`;
+  const lag = r.lagging?.length ? `; lagging: ${r.lagging.slice(0, 5).join(', ')}${r.lagging.length > 5 ? ', ...' : ''}` : '';
+  return `stage ${r.stage} since ${r.since ?? '?'}, ${r.proxies?.current ?? 0}/${r.proxies?.total ?? 0} proxies at this stage${lag}${r.stuck ? ` ${paint('yellow', '(stuck)')}` : ''}${pending}`;
+}
+
 export function formatStatus(s: StatusReport, paint: Paint): string {
   const out: string[] = [];
   const h = (t: string): void => void out.push(paint('bold', t));
@@ -95,6 +106,8 @@ export function formatStatus(s: StatusReport, paint: Paint): string {
   for (const m of s.meshConfigs) {
     out.push(`  ${m.name}: desired ${m.version}, running ${m.running ?? '-'}, phase ${m.phase ?? '-'}, active revision ${m.activeRevision ?? '-'}`);
     out.push(`  revisions: ${m.revisions.length ? m.revisions.join(', ') : '-'}`);
+    const rr = rootRotationLine(m.rootRotation, paint);
+    if (rr) out.push(`  root rotation: ${rr}`);
     if (m.conditions.length === 0) out.push('  conditions: none yet');
     else {
       out.push(renderTable(['  CONDITION', 'STATUS', 'REASON', 'MESSAGE'], m.conditions.map((c) => [

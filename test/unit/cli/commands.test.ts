@@ -26,7 +26,7 @@ async function cli(argv: string[]): Promise<{ code: number; out: string; err: st
 
 describe('program', () => {
   it('every command has --help with examples', async () => {
-    for (const c of ['analyze', 'check', 'status', 'kube-inject', 'install', 'upgrade', 'uninstall', 'proxy-status', 'proxy-config', 'version', 'plan']) {
+    for (const c of ['analyze', 'check', 'status', 'kube-inject', 'install', 'upgrade', 'uninstall', 'proxy-status', 'proxy-config', 'version', 'plan', 'rotate-root']) {
       const r = await cli([c, '--help']);
       expect(r.code).toBe(0);
       expect(r.out).toContain('Examples:');
