@@ -27,6 +27,8 @@ import type { Informer } from '../kube/informer.js';
 import type { Clock } from '../kube/workqueue.js';
 import { controlPlaneName, gatewayName, renderControlPlane, stableHash, type RenderedObject } from '../render/controlplane/render.js';
 import { CA_CONDITION_TYPES, conditionTransitions, deploymentHealth, jsonEqual, mergePatchFor, setConditions, type ConditionInput, type ConditionType } from './status.js';
+import { configRejectedCondition } from './config-rejected.js';
+import { REJECTIONS_CONFIGMAP } from '../api/rejections.js';
 import { assessCa, caSecretFacts, DEFAULT_STUCK_AFTER_MS, type CaAssessment, type CaSecretFacts, type SecretInput } from './ca-status.js';
 import { PLUGGED_CA_SECRET, SELF_SIGNED_CA_SECRET } from '../ca/authority.js';
 import { ROTATION_REQUEST_ANNOTATION } from '../ca/rotation-contract.js';
@@ -75,6 +77,7 @@ export interface ReconcilerOptions {
 }
 
 const SECRET_TYPE: TypeRef = { apiVersion: 'v1', kind: 'Secret' };
+const CONFIGMAP_TYPE: TypeRef = { apiVersion: 'v1', kind: 'ConfigMap' };
 
 export interface ReconcileStats {
   applied: number;
@@ -160,6 +163,7 @@ export class MeshConfigReconciler {
             this.carry(mc, 'Upgrading'),
             ...this.carryIfPresent(mc, 'CertificatesExpiringSoon'),
             ...this.carryIfPresent(mc, 'RootRotation'),
+            ...this.carryIfPresent(mc, 'ConfigRejected'),
           ],
           mc.metadata.generation,
           this.now(),
@@ -273,6 +277,7 @@ export class MeshConfigReconciler {
     );
     const ca = await this.checkCa(mc, spec.namespace, log);
     conds.push(...ca.conditions);
+    conds.push(configRejectedCondition(await this.o.applier.get(CONFIGMAP_TYPE, REJECTIONS_CONFIGMAP, spec.namespace).catch(() => undefined) as { data?: Record<string, string> } | undefined));
 
     const degraded = gateFailure ? { reason: 'HealthGateFailed', message: gateFailure } : applyErrors.length ? { reason: 'ApplyFailed', message: applyErrors.join('; ') } : plan.degraded;
     conds.push(degraded ? { type: 'Degraded', status: 'True', ...degraded } : { type: 'Degraded', status: 'False', reason: 'Healthy', message: 'no problems detected' });

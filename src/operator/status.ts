@@ -4,7 +4,7 @@
 import type { ComponentStatus, Condition, MeshConfigStatus } from '../api/meshconfig.js';
 import type { KubeObject } from '../kube/apply.js';
 
-export const CONDITION_TYPES = ['Reconciled', 'Ready', 'Upgrading', 'Degraded', 'CertificatesExpiringSoon', 'RootRotation'] as const;
+export const CONDITION_TYPES = ['Reconciled', 'Ready', 'Upgrading', 'Degraded', 'CertificatesExpiringSoon', 'RootRotation', 'ConfigRejected'] as const;
 /** Conditions whose Events the CA assessment emits itself (src/operator/ca-status.ts). */
 export const CA_CONDITION_TYPES: readonly string[] = ['CertificatesExpiringSoon', 'RootRotation'];
 export type ConditionType = (typeof CONDITION_TYPES)[number];

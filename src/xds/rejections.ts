@@ -6,35 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import type { KubeClients } from '../kube/client.js';
 import type { Logger } from '../log/logger.js';
-import { errorMessage, invalidInput } from '../errors/errors.js';
+import { errorMessage } from '../errors/errors.js';
+import { MAX_REPORTED, REJECTIONS_CONFIGMAP, REJECTIONS_KEY, type Rejection, type RejectionReport } from '../api/rejections.js';
 import { nodeInfo } from './registry/node.js';
 import type { ProxySyncStatus } from './controlplane.js';
-
-export const REJECTIONS_CONFIGMAP = 'weft-xds-rejections';
-export const REJECTIONS_KEY = 'rejections.json';
-/** Entries kept in the ConfigMap; the count says how many there were in all. */
-export const MAX_REPORTED = 50;
-
-export interface Rejection {
-  /** xDS node id. */
-  node: string;
-  pod?: string;
-  namespace?: string;
-  /** CDS | EDS | LDS | RDS | SDS */
-  type: string;
-  version: string;
-  message: string;
-  /** RFC 3339 time of the NACK. */
-  at: string;
-}
-
-export interface RejectionReport {
-  /** Proxies currently rejecting at least one type. */
-  proxies: number;
-  /** All current rejections (entries may be truncated to MAX_REPORTED). */
-  count: number;
-  rejections: Rejection[];
-}
 
 /** Current rejections from the control plane's per-proxy sync status (pure). */
 export function currentRejections(proxies: readonly ProxySyncStatus[]): RejectionReport {
@@ -53,35 +28,6 @@ export function currentRejections(proxies: readonly ProxySyncStatus[]): Rejectio
   }
   all.sort((a, b) => a.node.localeCompare(b.node) || a.type.localeCompare(b.type));
   return { proxies: rejecting.size, count: all.length, rejections: all.slice(0, MAX_REPORTED) };
-}
-
-/** Parses the ConfigMap payload (the operator's side); malformed → a WeftError naming the problem. */
-export function parseRejectionReport(text: string): RejectionReport {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw invalidInput(`${REJECTIONS_CONFIGMAP}/${REJECTIONS_KEY} is not JSON: ${errorMessage(e)}`);
-  }
-  const o = v as Partial<RejectionReport> | null;
-  if (!o || typeof o !== 'object' || typeof o.proxies !== 'number' || typeof o.count !== 'number' || !Array.isArray(o.rejections)) {
-    throw invalidInput(`${REJECTIONS_CONFIGMAP}/${REJECTIONS_KEY} must be {proxies: number, count: number, rejections: []}`);
-  }
-  for (const [i, r] of o.rejections.entries()) {
-    const x = r as Partial<Rejection> | null;
-    if (!x || typeof x.node !== 'string' || typeof x.type !== 'string' || typeof x.message !== 'string') {
-      throw invalidInput(`${REJECTIONS_CONFIGMAP}/${REJECTIONS_KEY}: rejections[${i}] needs string node, type and message`);
-    }
-  }
-  return o as RejectionReport;
-}
-
-/** One line for a condition message: how many, and the first rejection in full. */
-export function describeRejections(r: RejectionReport): string {
-  if (r.count === 0) return 'every connected proxy accepted its configuration';
-  const first = r.rejections[0]!;
-  const who = first.pod ? `${first.namespace}/${first.pod}` : first.node;
-  return `${r.proxies} prox${r.proxies === 1 ? 'y' : 'ies'} rejected configuration (${r.count} rejection${r.count === 1 ? '' : 's'}); first: ${who} ${first.type} version ${first.version}: ${first.message}`;
 }
 
 export interface RejectionReporterOptions {

@@ -214,6 +214,8 @@ function renderRevision(c: Ctx, ctx: RenderContext, rev: RevisionToRender): Rend
         { apiGroups: ['security.istio.io'], resources: ['peerauthentications', 'authorizationpolicies', 'requestauthentications'], verbs: ro },
         { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
         { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+        // XdsConfigRejected Events on the pods of proxies that NACK (src/xds/rejections.ts).
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
     {

@@ -2,10 +2,12 @@
 // entry in the weft-xds-rejections ConfigMap (what the operator's ConfigRejected condition
 // reads); the entry goes away when the proxy leaves. Real control plane, real API server.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { PUSH_ORDER } from '../../../src/envoy/index.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { startControlPlane, StaticModelSource, type ControlPlane } from '../../../src/xds/controlplane.js';
 import { emptyModel } from '../../../src/xds/model.js';
-import { parseRejectionReport, RejectionReporter, REJECTIONS_CONFIGMAP, REJECTIONS_KEY, type RejectionReport } from '../../../src/xds/rejections.js';
+import { RejectionReporter } from '../../../src/xds/rejections.js';
+import { parseRejectionReport, REJECTIONS_CONFIGMAP, REJECTIONS_KEY, type RejectionReport } from '../../../src/api/rejections.js';
 import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
 import { RawAdsClient } from '../../helpers/raw-ads.js';
 
@@ -43,7 +45,8 @@ describe('config rejections reported to the API server', () => {
     const badNode = `sidecar~10.0.0.2~bad-pod.${ns.name}~${ns.name}.svc.cluster.local`;
     good = new RawAdsClient(cp.address, `sidecar~10.0.0.1~good-pod.${ns.name}~${ns.name}.svc.cluster.local`, undefined);
     bad = new RawAdsClient(cp.address, badNode, MESSAGE);
-    await waitFor('the NACKs to be recorded', async () => cp.status().proxies.some((p) => p.nodeId === badNode && p.types.some((t) => t.state === 'NACKED')), 10_000, 50);
+    // Every subscribed type has been sent and NACKed (each one is a rejection of its own).
+    await waitFor('every type NACKed', async () => cp.status().proxies.some((p) => p.nodeId === badNode && p.types.length === PUSH_ORDER.length && p.types.every((t) => t.state === 'NACKED')), 10_000, 50);
     await reporter.tick();
     const r = await report();
     expect(r?.proxies).toBe(1);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { currentRejections, describeRejections, MAX_REPORTED, parseRejectionReport } from '../../../src/xds/rejections.js';
+import { currentRejections } from '../../../src/xds/rejections.js';
+import { describeRejections, MAX_REPORTED, parseRejectionReport } from '../../../src/api/rejections.js';
 import type { ProxySyncStatus } from '../../../src/xds/controlplane.js';
 
 const at = new Date('2026-11-23T10:00:00Z');
