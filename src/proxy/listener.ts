@@ -230,7 +230,7 @@ export class ListenerRuntime {
       http: {
         routes, direction, scheme,
         ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
-        ...(f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
+        ...(f.rbac.length > 0 || f.jwt.length > 0 ? { authz: { filters: f.rbac, jwt: f.jwt, conn: conn ?? {} } } : {}),
       },
     };
     this.ctxs.set(socket, ctx);
