@@ -11,6 +11,7 @@ import { inboundClusterName, isHttpProtocol, labelsMatch, outboundClusterName, r
 import { PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
 import { CORS_FILTER, FAULT_FILTER, proxylessListenerNames, virtualServicesFor } from './routes.js';
 import { buildRbacFilters } from './rbac.js';
+import { buildJwtFilters } from './jwt.js';
 import { visibleServices } from './scope.js';
 import { inboundPorts } from './inbound.js';
 
@@ -123,7 +124,8 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
             httpConnectionManager(
               cluster,
               { route_config: { name: cluster, virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: {} } }] }], validate_clusters: { value: false } } },
-              buildRbacFilters(model, proxy),
+              // jwt_authn first: RBAC reads the request principal and claims it leaves in metadata.
+              [...buildJwtFilters(model, proxy), ...buildRbacFilters(model, proxy)],
             ),
           ),
         ]
