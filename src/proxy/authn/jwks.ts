@@ -15,7 +15,9 @@ export interface VerifyKey {
 
 export type JwksResult = { ok: true; keys: VerifyKey[] } | { ok: false; error: string };
 
-const KTYS: ReadonlySet<string> = new Set(['RSA', 'EC', 'OKP']);
+/** The public members each key type needs (RFC 7518 section 6, RFC 8037). */
+const MEMBERS: Readonly<Record<string, readonly string[]>> = { RSA: ['n', 'e'], EC: ['crv', 'x', 'y'], OKP: ['crv', 'x'] };
+const B64URL = /^[A-Za-z0-9_-]+$/;
 
 function isObj(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
@@ -23,7 +25,13 @@ function isObj(v: unknown): v is Record<string, unknown> {
 
 function toKey(jwk: Record<string, unknown>): VerifyKey | undefined {
   const kty = jwk['kty'];
-  if (typeof kty !== 'string' || !KTYS.has(kty)) return undefined;
+  const members = typeof kty === 'string' ? MEMBERS[kty] : undefined;
+  if (!members) return undefined;
+  // node decodes base64url leniently; a member with other characters is a broken key, not a short one.
+  for (const m of members) {
+    const v = jwk[m];
+    if (typeof v !== 'string' || (m !== 'crv' && !B64URL.test(v))) return undefined;
+  }
   // Only public members: a JWK that also carries `d` still yields its public half.
   const pub: Record<string, unknown> = { kty };
   for (const k of ['n', 'e', 'crv', 'x', 'y']) if (jwk[k] !== undefined) pub[k] = jwk[k];
