@@ -98,7 +98,9 @@ export class Proxy {
     this.clusters.update(next);
     this.cfg = next;
     // Fetch remote JWKS now (Envoy's async_fetch), so the first tokens do not meet an empty cache.
-    for (const r of remoteJwks(next)) void this.jwks.refresh(r);
+    const remotes = remoteJwks(next);
+    this.jwks.retainOnly(remotes);
+    for (const r of remotes) void this.jwks.refresh(r);
     for (const [name, l] of next.listeners) {
       if (!l.bindToPort) continue;
       const addr = this.deps.bindAddress ?? l.address;

@@ -31,6 +31,12 @@ export class JwksCache {
     return `${r.cluster}|${r.uri}`;
   }
 
+  /** Forgets JWKS the config no longer names (called on every config apply). */
+  retainOnly(remotes: readonly RemoteJwks[]): void {
+    const keep = new Set(remotes.map((r) => this.keyOf(r)));
+    for (const k of this.entries.keys()) if (!keep.has(k)) this.entries.delete(k);
+  }
+
   /** Current keys (stale keys stay usable while a refresh runs); starts a fetch when due. */
   keysFor(r: RemoteJwks): VerifyKey[] | undefined {
     const now = this.deps.now();
@@ -47,7 +53,7 @@ export class JwksCache {
     const e = this.entries.get(id) ?? { expiresAt: 0, retryAt: 0 };
     this.entries.set(id, e);
     if (e.inflight) return e.inflight;
-    if (e.keys && now < e.expiresAt) return Promise.resolve();
+    if ((e.keys && now < e.expiresAt) || now < e.retryAt) return Promise.resolve();
     e.inflight = this.fetch(r).then((keys) => {
       e.keys = keys;
       e.expiresAt = this.deps.now() + r.cacheMs;

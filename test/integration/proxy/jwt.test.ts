@@ -11,6 +11,7 @@
 // chain for the app port matches because the connection's local port is the app port.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { silentLogger } from '../../../src/log/logger.js';
 import { startControlPlane, type ControlPlane } from '../../../src/xds/controlplane.js';
@@ -153,6 +154,32 @@ describe('RequestAuthentication + AuthorizationPolicy through the control plane 
     expect(bad.status).toBe(401);
     expect(bad.body).toBe('Jwt verification fails');
     expect(bad.headers['www-authenticate']).toBe('Bearer realm="http://httpbin/headers", error="invalid_token"');
+  });
+
+  it('HTTP/2 (h2c): invalid token 401 with the challenge, valid token 200 without the token upstream', async () => {
+    const session = http2.connect(`http://${PROXY_ADDR}:${port()}`);
+    try {
+      const h2get = (headers: Record<string, string>): Promise<{ status: number; challenge?: string; body: string }> => new Promise((resolve, reject) => {
+        const s = session.request({ ':path': '/headers', ':authority': 'httpbin', ...headers });
+        let status = 0;
+        let challenge: string | undefined;
+        let body = '';
+        s.on('response', (h) => { status = Number(h[':status']); challenge = h['www-authenticate'] as string | undefined; });
+        s.on('data', (c: Buffer) => { body += c.toString(); });
+        s.on('end', () => resolve({ status, body, ...(challenge ? { challenge } : {}) }));
+        s.on('error', reject);
+        s.setTimeout(5000, () => s.close());
+        s.end();
+      });
+      const bad = await h2get({ authorization: 'Bearer not-a-jwt' });
+      expect(bad.status).toBe(401);
+      expect(bad.challenge).toBe('Bearer realm="http://httpbin/headers", error="invalid_token"');
+      const ok = await h2get({ authorization: `Bearer ${token()}` });
+      expect(ok.status).toBe(200);
+      expect((JSON.parse(ok.body) as { headers: Record<string, string> }).headers['authorization']).toBeUndefined();
+    } finally {
+      session.close();
+    }
   });
 
   it('garbage and expired tokens are 401, and the proxy keeps serving', async () => {
