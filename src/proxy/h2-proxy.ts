@@ -69,8 +69,8 @@ export class H2Proxy {
     if (verdict.kind === 'unauthenticated') {
       stream.resume();
       this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path }, 'jwt authentication failed');
-      localReply(stream, verdict.deny.status, 'UAEX', grpc, verdict.deny.body, verdict.deny.headers);
-      finish('jwt_authn', verdict.deny.status, 'UAEX');
+      localReply(stream, verdict.deny.status, 'JWT', grpc, verdict.deny.body, verdict.deny.headers);
+      finish('jwt_authn', verdict.deny.status, 'JWT');
       return;
     }
     if (verdict.kind === 'forbidden') {

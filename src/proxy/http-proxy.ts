@@ -126,8 +126,8 @@ export class HttpProxy {
     if (verdict.kind === 'unauthenticated') {
       req.resume();
       this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path: req.url }, 'jwt authentication failed');
-      localReply(res, verdict.deny.status, 'UAEX', verdict.deny.body, verdict.deny.headers);
-      finish('jwt_authn', verdict.deny.status, 'UAEX');
+      localReply(res, verdict.deny.status, 'JWT', verdict.deny.body, verdict.deny.headers);
+      finish('jwt_authn', verdict.deny.status, 'JWT');
       return;
     }
     if (verdict.kind === 'forbidden') {
@@ -405,7 +405,7 @@ export class HttpProxy {
     const verdict = this.security(ctx, view);
     if (verdict.kind === 'unauthenticated') {
       const d = verdict.deny;
-      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(d.body)}\r\nwww-authenticate: ${d.headers['www-authenticate'] ?? 'Bearer'}\r\nx-weft-response-flags: UAEX\r\nconnection: close\r\n\r\n${d.body}`);
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(d.body)}\r\nwww-authenticate: ${d.headers['www-authenticate'] ?? 'Bearer'}\r\nx-weft-response-flags: JWT\r\nconnection: close\r\n\r\n${d.body}`);
       return;
     }
     if (verdict.kind === 'forbidden') {

@@ -154,6 +154,7 @@ describe('RequestAuthentication + AuthorizationPolicy through the control plane 
     expect(bad.status).toBe(401);
     expect(bad.body).toBe('Jwt verification fails');
     expect(bad.headers['www-authenticate']).toBe('Bearer realm="http://httpbin/headers", error="invalid_token"');
+    expect(bad.headers['x-weft-response-flags']).toBe('JWT');
   });
 
   it('HTTP/2 (h2c): invalid token 401 with the challenge, valid token 200 without the token upstream', async () => {
