@@ -6,10 +6,23 @@ import net from 'node:net';
 import type { JWTRule, RequestAuthentication } from '../../api/istio/types.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { labelsMatch, outboundClusterName, type MeshModel, type ProxyContext } from '../model.js';
+import { parseJwks } from '../../proxy/authn/jwks.js';
 import { parseDuration } from './convert.js';
 import { visibleServices } from './scope.js';
 
 export const JWT_AUTHN_FILTER = 'envoy.filters.http.jwt_authn';
+/**
+ * What an unusable inline jwks becomes (Istio does the same): a public key nobody holds the
+ * private half of, so the issuer's tokens are refused (fail closed) while the listener stays
+ * valid. Passing the broken set on would make every proxy NACK the whole listener update.
+ */
+export const FAKE_JWKS = JSON.stringify({
+  keys: [{
+    kty: 'RSA', kid: 'weft-fake-jwks', alg: 'RS256', e: 'AQAB',
+    n: 'yUvYkJvu9f1sECifmZxKzmRBGT5MAdk6sxItD4nn6JZS-KbcIGOtZlcaMhKe78VlVMrAPssF9ZivipfRlJvvwb_T2tXbZG8vZpU3JwYE-wK3-_5HtEjrmt74XtT0T_oLPcOESD3nAYKMKSVk-qcbnVetRWHYK0UYXKHlyl8Q_MdY-ktHrSiwqdpUeL6h_rs7K04-i-Y_RKGnVrCBGX2riUugVmvwpzR7VA5XSffvY2dOxIhOafFH75zNSoISnPlpLGR-pkyz4CZ1poHs5FYOmQyfuxpNXWQc9u-CdbHzWcAisHAyS9BfZC1r9EQGmTIxwD8HHeOaWfofxpesy_KXfQ',
+  }],
+});
+
 /** Istio's defaults for remote JWKS. */
 const JWKS_CACHE_SECONDS = 300;
 const JWKS_TIMEOUT_SECONDS = 5;
@@ -57,17 +70,21 @@ function jwksCluster(model: MeshModel, proxy: ProxyContext, t: JwksTarget): stri
   return svc ? outboundClusterName(t.port, '', svc.hostname) : jwksClusterName(t);
 }
 
-function provider(model: MeshModel, proxy: ProxyContext, r: JWTRule): EnvoyResource | undefined {
+function provider(model: MeshModel, proxy: ProxyContext, r: JWTRule): EnvoyResource {
   const p: EnvoyResource = { issuer: r.issuer };
   if (r.audiences?.length) p['audiences'] = r.audiences;
-  if (r.jwks !== undefined) p['local_jwks'] = { inline_string: r.jwks };
+  if (r.jwks !== undefined) p['local_jwks'] = { inline_string: typeof r.jwks === 'string' && parseJwks(r.jwks).ok ? r.jwks : FAKE_JWKS };
   else {
     const t = r.jwksUri ? jwksTarget(r.jwksUri) : undefined;
-    if (!t) return undefined; // the validator refuses this; never emit a provider without keys
-    p['remote_jwks'] = {
-      http_uri: { uri: r.jwksUri, cluster: jwksCluster(model, proxy, t), timeout: parseDuration(r.timeout) ?? { seconds: JWKS_TIMEOUT_SECONDS } },
-      cache_duration: { seconds: JWKS_CACHE_SECONDS },
-    };
+    // The validator refuses a rule without usable keys; if one got stored anyway, its issuer's
+    // tokens must still be refused rather than the rule dropped (which would let them pass).
+    if (!t) p['local_jwks'] = { inline_string: FAKE_JWKS };
+    else {
+      p['remote_jwks'] = {
+        http_uri: { uri: r.jwksUri, cluster: jwksCluster(model, proxy, t), timeout: parseDuration(r.timeout) ?? { seconds: JWKS_TIMEOUT_SECONDS } },
+        cache_duration: { seconds: JWKS_CACHE_SECONDS },
+      };
+    }
   }
   if (r.forwardOriginalToken) p['forward'] = true;
   if (r.fromHeaders?.length) p['from_headers'] = r.fromHeaders.map((h) => (h.prefix ? { name: h.name, value_prefix: h.prefix } : { name: h.name }));
@@ -85,10 +102,8 @@ export function buildJwtFilters(model: MeshModel, proxy: ProxyContext): EnvoyRes
   const providers: Record<string, EnvoyResource> = {};
   const names: string[] = [];
   for (const r of rules) {
-    const p = provider(model, proxy, r);
-    if (!p) continue;
     const name = `origins-${names.length}`;
-    providers[name] = p;
+    providers[name] = provider(model, proxy, r);
     names.push(name);
   }
   if (names.length === 0) return [];

@@ -225,6 +225,20 @@ describe('jwt_authn from RequestAuthentication (Istio semantics)', () => {
   });
 });
 
+describe('a RequestAuthentication that skipped validation (no webhook) still yields a valid, fail-closed filter', () => {
+  it.each<[string, JWTRule]>([
+    ['jwks that is not JSON', { issuer: ISS, jwks: '{"keys": [' }],
+    ['jwks without usable keys', { issuer: ISS, jwks: '{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}' }],
+    ['neither jwks nor jwksUri', { issuer: ISS }],
+    ['a jwksUri that is not a URL', { issuer: ISS, jwksUri: 'not a url' }],
+  ])('%s: the listener compiles and the issuer\'s tokens are refused', (_n, rule) => {
+    const { jwt } = compiled(model([ra('broken', [rule])]));
+    const out = authenticate(jwt, request({ authorization: `Bearer ${signJwt(rsa, istioClaims(NOW_SEC))}` }), localKeysOnly, NOW);
+    expect(out.kind === 'deny' && out.reason).toBe('no-matching-key');
+    expect(authenticate(jwt, request(), localKeysOnly, NOW).kind).toBe('pass');
+  });
+});
+
 describe('jwt_authn rule fields', () => {
   const ec = makeKey('ES256', 'ec-1');
   const { jwt } = compiled(model([ra('custom', [{
