@@ -3,6 +3,7 @@
 // are reported by `unsupportedFieldWarnings` (a warning, never silence).
 import type { ValidationIssue, Validator } from '../validation.js';
 import type { IstioKind } from './types.js';
+import { parseJwks } from '../jwks.js';
 
 type Obj = Record<string, unknown>;
 
@@ -379,9 +380,13 @@ function checkInlineJwks(is: Issues, path: string, jwks: string): void {
     return is.add(path, `jwks must be a JSON Web Key Set; it is not valid JSON: ${(e as Error).message}`);
   }
   if (!isObj(doc) || !Array.isArray(doc['keys'])) return is.add(path, 'jwks must be a JSON Web Key Set: an object with a "keys" array');
+  let structural = true;
   doc['keys'].forEach((k, i) => {
-    if (!isObj(k) || typeof k['kty'] !== 'string') is.add(`${path}.keys[${i}]`, 'each JSON Web Key needs a "kty"');
+    if (!isObj(k) || typeof k['kty'] !== 'string') { structural = false; is.add(`${path}.keys[${i}]`, 'each JSON Web Key needs a "kty"'); }
   });
+  // The same check the proxy makes: at least one RSA/EC/OKP public key it can verify with.
+  const parsed = structural ? parseJwks(jwks) : undefined;
+  if (parsed && !parsed.ok) is.add(path, parsed.error);
 }
 
 function checkJwtRule(is: Issues, p: string, r: unknown): void {

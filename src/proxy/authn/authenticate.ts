@@ -2,7 +2,7 @@
 // requirement, and say what to do: pass (with metadata and header edits) or refuse with 401.
 // Pure: keys and the clock come in as parameters.
 import { FAILURE_TEXT, type JwtFailure } from './failures.js';
-import type { VerifyKey } from './jwks.js';
+import type { VerifyKey } from '../../api/jwks.js';
 import type { DecodedJws } from './jws.js';
 import type { JwtAuthnFilter, JwtProvider, Requirement, TokenLocation } from './model.js';
 import { verifyJwt } from './verify.js';

@@ -2,7 +2,7 @@
 // accepted (subjects, max_lifetime, filter_state_rules, route-match headers) and is not
 // implemented is an INVALID_CONFIG (a NACK): ignoring it would widen a security policy.
 import { durationMs, fullRegex, invalidConfig } from '../config/convert.js';
-import { parseJwks } from './jwks.js';
+import { parseJwks } from '../../api/jwks.js';
 import {
   DEFAULT_CLOCK_SKEW_SEC, DEFAULT_JWKS_CACHE_MS, DEFAULT_JWKS_TIMEOUT_MS,
   type JwksSource, type JwtAuthnFilter, type JwtProvider, type Requirement, type RequirementRule, type TokenLocation,

@@ -6,7 +6,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { Logger } from '../../log/logger.js';
 import type { ClusterManager } from '../cluster-manager.js';
-import { parseJwks, type VerifyKey } from './jwks.js';
+import { parseJwks, type VerifyKey } from '../../api/jwks.js';
 import type { RemoteJwks } from './model.js';
 
 /** Largest JWKS document accepted. */

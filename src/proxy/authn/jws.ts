@@ -2,7 +2,7 @@
 // Only asymmetric algorithms: `none` is never accepted and HS* needs a shared secret that a
 // JWKS of public keys cannot hold, so both are refused.
 import { constants, verify as cryptoVerify } from 'node:crypto';
-import type { VerifyKey } from './jwks.js';
+import type { VerifyKey } from '../../api/jwks.js';
 import type { JwtFailure } from './failures.js';
 
 /** Longest token looked at; anything longer is refused before decoding. */

@@ -1,6 +1,6 @@
 // The compiled jwt_authn filter the proxy runs: providers, where their tokens are, and the
 // requirement each request path must meet.
-import type { VerifyKey } from './jwks.js';
+import type { VerifyKey } from '../../api/jwks.js';
 import type { VerifyPolicy } from './verify.js';
 
 export type TokenLocation =

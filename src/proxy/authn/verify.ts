@@ -1,6 +1,6 @@
 // One token against one provider: decode, issuer, time window, audiences, then signature.
 // Pure (the clock is a parameter); the order and reasons follow Envoy's jwt_authn.
-import type { VerifyKey } from './jwks.js';
+import type { VerifyKey } from '../../api/jwks.js';
 import { candidateKeys, decodeJws, verifySignature, type DecodedJws } from './jws.js';
 import type { JwtFailure } from './failures.js';
 

@@ -6,7 +6,7 @@ import net from 'node:net';
 import type { JWTRule, RequestAuthentication } from '../../api/istio/types.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { labelsMatch, outboundClusterName, type MeshModel, type ProxyContext } from '../model.js';
-import { parseJwks } from '../../proxy/authn/jwks.js';
+import { parseJwks } from '../../api/jwks.js';
 import { parseDuration } from './convert.js';
 import { visibleServices } from './scope.js';
 

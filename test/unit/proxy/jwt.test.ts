@@ -4,7 +4,7 @@
 import { describe, it, expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { decodeResource, encodeResource, TYPE_URLS } from '../../../src/envoy/index.js';
-import { parseJwks } from '../../../src/proxy/authn/jwks.js';
+import { parseJwks } from '../../../src/api/jwks.js';
 import { verifyJwt, type VerifyPolicy } from '../../../src/proxy/authn/verify.js';
 import { MAX_TOKEN_BYTES } from '../../../src/proxy/authn/jws.js';
 import { authenticate, compileJwtAuthnFilter, FAILURE_TEXT, JwksCache, type AuthnRequest, type JwtAuthnFilter } from '../../../src/proxy/authn/index.js';

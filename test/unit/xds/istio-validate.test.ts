@@ -1,4 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
 import { ISTIO_VALIDATORS, unsupportedFieldWarnings } from '../../../src/api/istio/validate.js';
 import type { IstioKind } from '../../../src/api/istio/types.js';
 
@@ -46,6 +47,8 @@ const invalid: [IstioKind, string, object, string, string][] = [
   ['RequestAuthentication', 'empty issuer', { spec: { jwtRules: [{ issuer: '', jwks: '{"keys":[]}' }] } }, 'spec.jwtRules[0].issuer', 'issuer is required'],
   ['RequestAuthentication', 'jwks without keys array', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"kty":"RSA"}' }] } }, 'spec.jwtRules[0].jwks', '"keys" array'],
   ['RequestAuthentication', 'jwk without kty', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"n":"x"}]}' }] } }, 'spec.jwtRules[0].jwks.keys[0]', '"kty"'],
+  ['RequestAuthentication', 'jwks with no usable key', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}' }] } }, 'spec.jwtRules[0].jwks', 'no usable public key'],
+  ['RequestAuthentication', 'jwks with a broken RSA key', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}' }] } }, 'spec.jwtRules[0].jwks', 'no usable public key'],
   ['RequestAuthentication', 'jwks not a string', { spec: { jwtRules: [{ issuer: 'i', jwks: { keys: [] } }] } }, 'spec.jwtRules[0].jwks', 'must be a string'],
   ['RequestAuthentication', 'both jwks and jwksUri', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[]}', jwksUri: 'https://x/j' }] } }, 'spec.jwtRules[0]', 'only one of jwks and jwksUri'],
   ['RequestAuthentication', 'neither jwks nor jwksUri', { spec: { jwtRules: [{ issuer: 'i' }] } }, 'spec.jwtRules[0]', 'OpenID discovery'],
@@ -94,7 +97,7 @@ describe('Istio validators', () => {
       spec: {
         targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }],
         jwtRules: [{
-          issuer: 'i', audiences: ['a', 'b'], jwks: '{"keys":[{"kty":"EC","crv":"P-256","x":"x","y":"y"}]}',
+          issuer: 'i', audiences: ['a', 'b'], jwks: JSON.stringify({ keys: [generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })] }),
           fromHeaders: [{ name: 'x-jwt', prefix: 'Token ' }], fromParams: ['token'], fromCookies: ['session'],
           outputPayloadToHeader: 'x-jwt-payload', outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }], forwardOriginalToken: true, timeout: '2s',
         }],

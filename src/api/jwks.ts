@@ -1,6 +1,7 @@
-// JSON Web Key Sets -> public keys node:crypto can verify with. Pure; a key this proxy cannot
-// use (unknown kty, private-only, bad encoding) is skipped, and a set with no usable key is
-// an error, as Envoy's Jwks::createFrom refuses it.
+// JSON Web Key Sets -> public keys node:crypto can verify with. Pure; shared by the control
+// plane (is an inline jwks usable?) and the proxy (verification). A key that cannot be used
+// (unknown kty, bad encoding) is skipped, and a set with no usable key is an error, as
+// Envoy's Jwks::createFrom refuses it.
 import { createPublicKey, type KeyObject } from 'node:crypto';
 
 export interface VerifyKey {
