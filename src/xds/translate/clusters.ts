@@ -201,7 +201,8 @@ export function buildClusters(model: MeshModel, proxy: ProxyContext): EnvoyResou
       for (const subset of dr?.spec.subsets ?? []) out.push(buildServiceCluster(model, proxy, svc, port, subset.name, dr));
     }
   }
-  if (proxy.flavour === 'sidecar') out.push(...buildInboundClusters(model, proxy), ...buildJwksClusters(model, proxy));
+  if (proxy.flavour === 'sidecar') out.push(...buildInboundClusters(model, proxy));
+  out.push(...buildJwksClusters(model, proxy));
   if (proxy.flavour !== 'proxyless') {
     out.push({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: { seconds: 10 } });
     out.push({ name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } });

@@ -1,4 +1,5 @@
-// RequestAuthentication -> envoy.filters.http.jwt_authn on a sidecar's inbound HTTP chains,
+// RequestAuthentication -> envoy.filters.http.jwt_authn on a sidecar's inbound HTTP chains (and
+// on an ingress gateway's HTTP listeners),
 // the way istiod builds it: one provider per jwtRule ("origins-<i>", payload in metadata under
 // the issuer), and a requirement that a presented token must verify while a missing one is
 // allowed (requiring a token is AuthorizationPolicy's job, via requestPrincipals).
@@ -28,8 +29,9 @@ const JWKS_CACHE_SECONDS = 300;
 const JWKS_TIMEOUT_SECONDS = 5;
 
 /**
- * RequestAuthentications that apply to a sidecar: root namespace and own namespace, by
- * selector. Policies with targetRef(s) bind to gateways/waypoints, never to sidecars (Istio).
+ * RequestAuthentications that apply to a sidecar or an Istio Gateway proxy: root namespace and
+ * own namespace, by selector. Policies with targetRef(s) bind Gateway API gateways and
+ * waypoints, which Weft does not run, so they select nothing here.
  */
 export function requestAuthenticationsFor(model: MeshModel, proxy: ProxyContext): RequestAuthentication[] {
   return model.requestAuthentications
@@ -121,7 +123,7 @@ export function buildJwtFilters(model: MeshModel, proxy: ProxyContext): EnvoyRes
 
 /** Dedicated clusters for jwksUri hosts that are not mesh services (e.g. an IdP on 127.0.0.1). */
 export function buildJwksClusters(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
-  if (proxy.flavour !== 'sidecar') return [];
+  if (proxy.flavour === 'proxyless') return [];
   const seen = new Map<string, EnvoyResource>();
   for (const r of requestAuthenticationsFor(model, proxy).flatMap((ra) => ra.spec.jwtRules ?? [])) {
     if (r.jwks !== undefined || !r.jwksUri) continue;

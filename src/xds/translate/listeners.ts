@@ -235,7 +235,8 @@ function gatewayListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[
         }
         continue;
       }
-      const hcm = httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: { route_config_name: `http.${port}`, config_source: ADS } }, outboundHttpFilters());
+      // RequestAuthentication selecting the gateway (Istio's ingress JWT task) verifies at the edge.
+      const hcm = httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: { route_config_name: `http.${port}`, config_source: ADS } }, [...buildJwtFilters(model, proxy), ...outboundHttpFilters()]);
       if (proto === 'HTTPS' || (server.tls && mode !== undefined)) {
         needsTlsInspector = true;
         const common: Record<string, unknown> = {

@@ -3,6 +3,8 @@
 // refused configs. Keys are generated here; the clock is a parameter.
 import { describe, it, expect } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { decodeResource, encodeResource, TYPE_URLS } from '../../../src/envoy/index.js';
 import { parseJwks } from '../../../src/api/jwks.js';
 import { verifyJwt, type VerifyPolicy } from '../../../src/proxy/authn/verify.js';
@@ -236,6 +238,27 @@ describe('a RequestAuthentication that skipped validation (no webhook) still yie
     const out = authenticate(jwt, request({ authorization: `Bearer ${signJwt(rsa, istioClaims(NOW_SEC))}` }), localKeysOnly, NOW);
     expect(out.kind === 'deny' && out.reason).toBe('no-matching-key');
     expect(authenticate(jwt, request(), localKeysOnly, NOW).kind).toBe('pass');
+  });
+});
+
+describe('golden jwt listeners compile in the proxy (protobuf round trip)', () => {
+  const golden = (name: string, listener: string) => {
+    const file = path.join(process.cwd(), 'test/golden/xds/testdata', name, 'expected.json');
+    const l = (JSON.parse(fs.readFileSync(file, 'utf8')) as { listeners: Record<string, unknown>[] }).listeners.find((x) => x['name'] === listener)!;
+    return buildListener(decodeResource(TYPE_URLS.listener, encodeResource(TYPE_URLS.listener, l)) as never);
+  };
+  it('ingress gateway: jwt_authn with the remote JWKS through its dedicated cluster', () => {
+    const f = golden('gateway-jwt-ingress', '0.0.0.0_8080').filterChains[0]!.filter;
+    const p = f.kind === 'http' ? f.jwt[0]!.providers.get('origins-0') : undefined;
+    expect(p?.jwks).toEqual({ kind: 'remote', remote: {
+      uri: 'https://raw.githubusercontent.com/istio/istio/release-1.28/security/tools/jwt/samples/jwks.json',
+      cluster: 'jwks|raw.githubusercontent.com|443', timeoutMs: 5000, cacheMs: 300_000,
+    } });
+  });
+  it('sidecar: jwt_authn and RBAC on both inbound chains of the task golden', () => {
+    for (const c of golden('jwt-inline-jwks-task', 'virtualInbound').filterChains.filter((x) => x.filter.kind === 'http')) {
+      expect(c.filter.kind === 'http' && [c.filter.jwt.length, c.filter.rbac.length]).toEqual([1, 1]);
+    }
   });
 });
 
