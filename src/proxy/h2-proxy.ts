@@ -13,9 +13,15 @@ import { stripHopByHop } from './http-proxy.js';
 import { classifyStatus } from './resilience/outlier.js';
 import { isRetriable, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import type { Stats } from './stats.js';
-import { authorizeRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
+import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
+import type { KeyResolver } from './authn/index.js';
+import { localKeysOnly } from './http-proxy.js';
 
-export interface H2ProxyDeps { clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number }
+export interface H2ProxyDeps {
+  clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number;
+  /** JWKS for jwt_authn providers (local sets inline, remote ones through the cache). */
+  jwtKeys?: KeyResolver;
+}
 export interface H2Context {
   routes: () => RouteTable | undefined; direction: 'inbound' | 'outbound'; scheme: 'http' | 'https';
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
@@ -30,15 +36,15 @@ function isGrpc(h: http2.IncomingHttpHeaders): boolean {
   return String(h['content-type'] ?? '').startsWith('application/grpc');
 }
 
-function localReply(stream: http2.ServerHttp2Stream, status: number, flag: string, grpc: boolean, msg: string): void {
+function localReply(stream: http2.ServerHttp2Stream, status: number, flag: string, grpc: boolean, msg: string, extra: Record<string, string> = {}): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) { stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR); return; }
   if (grpc) {
     // gRPC clients read errors from a trailers-only response; map to UNAVAILABLE/UNIMPLEMENTED.
-    const code = status === 404 ? 12 : status === 504 ? 4 : status === 403 ? 7 : 14;
-    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': msg, 'x-weft-response-flags': flag }, { endStream: true });
+    const code = status === 404 ? 12 : status === 504 ? 4 : status === 403 ? 7 : status === 401 ? 16 : 14;
+    stream.respond({ [HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc', 'grpc-status': String(code), 'grpc-message': msg, 'x-weft-response-flags': flag, ...extra }, { endStream: true });
   } else {
-    stream.respond({ [HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain', 'x-weft-response-flags': flag });
+    stream.respond({ [HTTP2_HEADER_STATUS]: status, 'content-type': 'text/plain', 'x-weft-response-flags': flag, ...extra });
     stream.end(msg + '\n');
   }
 }
@@ -56,13 +62,24 @@ export class H2Proxy {
     const finish = (cluster: string, status: number, flags: string): void =>
       this.deps.stats.recordRequest({ cluster, status, flags, durationMs: this.deps.now() - start, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
     const header = (n: string): string | undefined => { const v = headers[n]; return Array.isArray(v) ? v.join(',') : v; };
-    // RBAC runs before the router, as envoy.filters.http.rbac precedes envoy.filters.http.router.
-    if (!authorizeRequest(ctx.authz, { method, rawPath: path, authority, header }).allowed) {
+    // jwt_authn then RBAC run before the router, as Istio orders them ahead of envoy.filters.http.router.
+    const verdict = checkRequest(ctx.authz, { method, rawPath: path, authority, header }, {
+      scheme: ctx.scheme, keys: this.deps.jwtKeys ?? localKeysOnly, now: this.deps.now(),
+    });
+    if (verdict.kind === 'unauthenticated') {
+      stream.resume();
+      this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path }, 'jwt authentication failed');
+      localReply(stream, verdict.deny.status, 'JWT', grpc, verdict.deny.body, verdict.deny.headers);
+      finish('jwt_authn', verdict.deny.status, 'JWT');
+      return;
+    }
+    if (verdict.kind === 'forbidden') {
       stream.resume();
       localReply(stream, RBAC_DENIED_STATUS, 'RBAC', grpc, RBAC_DENIED_BODY);
       finish('rbac', RBAC_DENIED_STATUS, 'RBAC');
       return;
     }
+    applyAuthnHeaders(headers, verdict.authn);
     const table = ctx.routes();
     const rr = table ? routeRequest(table, { authority, path, method, header }) : undefined;
     if (!table || !rr) { stream.resume(); localReply(stream, 404, 'NR', grpc, 'no route'); finish('unknown', 404, 'NR'); return; }

@@ -18,7 +18,8 @@ import { fnv1a } from './balance/host.js';
 import { isRetriable, outcomeStatus, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import { classifyStatus } from './resilience/outlier.js';
 import type { Stats } from './stats.js';
-import { authorizeRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
+import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz, type SecurityVerdict } from './authz/index.js';
+import type { KeyResolver } from './authn/index.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
 const REPLAY_LIMIT = 1024 * 1024;
@@ -33,6 +34,8 @@ export interface HttpProxyDeps {
   rand: () => number;
   /** JSON lines access log (Envoy-like fields); off when undefined. */
   accessLog?: Logger;
+  /** JWKS for jwt_authn providers (local sets inline, remote ones through the cache). */
+  jwtKeys?: KeyResolver;
 }
 
 export interface HttpContext {
@@ -44,6 +47,9 @@ export interface HttpContext {
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
   authz?: ConnectionAuthz;
 }
+
+/** No key source configured: every provider's keys are the inline ones, remote ones are unavailable. */
+export const localKeysOnly: KeyResolver = (p) => (p.jwks.kind === 'local' ? p.jwks.keys : undefined);
 
 export function requestView(req: http.IncomingMessage): RequestView {
   const h = req.headers;
@@ -97,6 +103,12 @@ export class HttpProxy {
     return b;
   }
 
+  private security(ctx: HttpContext, view: RequestView): SecurityVerdict {
+    return checkRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header }, {
+      scheme: ctx.scheme, keys: this.deps.jwtKeys ?? localKeysOnly, now: this.deps.now(),
+    });
+  }
+
   /** Entry point for one downstream request. Never throws; every failure becomes a local reply. */
   handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
     const start = this.deps.now();
@@ -108,16 +120,24 @@ export class HttpProxy {
         requestId: req.headers['x-request-id'], downstream: req.socket.remoteAddress, direction: ctx.direction,
       }, 'access');
     };
-    // RBAC runs before the router, as envoy.filters.http.rbac precedes envoy.filters.http.router.
+    // jwt_authn then RBAC run before the router, as Istio orders them ahead of envoy.filters.http.router.
     const view = requestView(req);
-    const decision = authorizeRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header });
-    if (!decision.allowed) {
+    const verdict = this.security(ctx, view);
+    if (verdict.kind === 'unauthenticated') {
       req.resume();
-      this.deps.logger.debug({ filter: decision.filter, policy: decision.policy, path: req.url }, 'rbac denied');
+      this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path: req.url }, 'jwt authentication failed');
+      localReply(res, verdict.deny.status, 'JWT', verdict.deny.body, verdict.deny.headers);
+      finish('jwt_authn', verdict.deny.status, 'JWT');
+      return;
+    }
+    if (verdict.kind === 'forbidden') {
+      req.resume();
+      this.deps.logger.debug({ filter: verdict.decision.filter, policy: verdict.decision.policy, path: req.url }, 'rbac denied');
       localReply(res, RBAC_DENIED_STATUS, 'RBAC', RBAC_DENIED_BODY);
       finish('rbac', RBAC_DENIED_STATUS, 'RBAC');
       return;
     }
+    applyAuthnHeaders(req.headers, verdict.authn);
     const table = ctx.routes();
     const rr = table ? routeRequest(table, view) : undefined;
     if (!table || !rr) {
@@ -382,10 +402,17 @@ export class HttpProxy {
       socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
     };
     const view = requestView(req);
-    if (!authorizeRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header }).allowed) {
+    const verdict = this.security(ctx, view);
+    if (verdict.kind === 'unauthenticated') {
+      const d = verdict.deny;
+      socket.end(`HTTP/1.1 401 Unauthorized\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(d.body)}\r\nwww-authenticate: ${d.headers['www-authenticate'] ?? 'Bearer'}\r\nx-weft-response-flags: JWT\r\nconnection: close\r\n\r\n${d.body}`);
+      return;
+    }
+    if (verdict.kind === 'forbidden') {
       socket.end(`HTTP/1.1 ${RBAC_DENIED_STATUS} Forbidden\r\ncontent-type: text/plain\r\ncontent-length: ${RBAC_DENIED_BODY.length}\r\nx-weft-response-flags: RBAC\r\nconnection: close\r\n\r\n${RBAC_DENIED_BODY}`);
       return;
     }
+    applyAuthnHeaders(req.headers, verdict.authn);
     if (!table || !rr || rr.route.action.kind !== 'forward') { fail(404, 'Not Found'); return; }
     const action = rr.route.action;
     const cs = this.deps.clusters.get(pickCluster(action, this.deps.rand()));

@@ -268,7 +268,7 @@ export class ListenerRuntime {
     return {
       routes, direction, scheme,
       ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
-      ...(f.kind === 'http' && f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
+      ...(f.kind === 'http' && (f.rbac.length > 0 || f.jwt.length > 0) ? { authz: { filters: f.rbac, jwt: f.jwt, conn: conn ?? {} } } : {}),
     };
   }
 

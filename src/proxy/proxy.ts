@@ -11,6 +11,7 @@ import { ListenerRuntime } from './listener.js';
 import { Stats } from './stats.js';
 import type { TlsIdentity } from './tls.js';
 import { loadOrigDstAddon, originalDst } from './orig-dst.js';
+import { JwksCache, type KeyResolver, type RemoteJwks } from './authn/index.js';
 
 export interface ProxyDeps {
   logger: Logger;
@@ -29,6 +30,18 @@ function maxHeaderBytes(l: Listener): number {
   return f?.kind === 'http' ? f.maxRequestHeadersKb * 1024 : 60 * 1024;
 }
 
+/** Every remote JWKS the config's jwt_authn providers name. */
+function remoteJwks(cfg: ProxyConfig): RemoteJwks[] {
+  const out: RemoteJwks[] = [];
+  for (const l of cfg.listeners.values()) {
+    for (const fc of [...l.filterChains, ...(l.defaultChain ? [l.defaultChain] : [])]) {
+      if (fc.filter.kind !== 'http') continue;
+      for (const f of fc.filter.jwt) for (const p of f.providers.values()) if (p.jwks.kind === 'remote') out.push(p.jwks.remote);
+    }
+  }
+  return out;
+}
+
 export function emptyConfig(): ProxyConfig {
   return { listeners: new Map(), routes: new Map(), clusters: new Map(), endpoints: new Map() };
 }
@@ -44,14 +57,17 @@ export class Proxy {
   private readonly tcp: TcpProxy;
   private readonly addon = loadOrigDstAddon();
   private updating: Promise<void> = Promise.resolve();
+  private readonly jwks: JwksCache;
 
   constructor(private readonly deps: ProxyDeps) {
     const now = deps.now ?? Date.now;
     const rand = deps.rand ?? Math.random;
     this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef });
+    this.jwks = new JwksCache({ clusters: this.clusters, logger: deps.logger, now });
+    const jwtKeys: KeyResolver = (p) => (p.jwks.kind === 'local' ? p.jwks.keys : this.jwks.keysFor(p.jwks.remote));
     const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };
-    this.http = new HttpProxy({ ...common, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
-    this.h2 = new H2Proxy(common);
+    this.http = new HttpProxy({ ...common, jwtKeys, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
+    this.h2 = new H2Proxy({ ...common, jwtKeys });
     this.tcp = new TcpProxy(common);
   }
 
@@ -83,6 +99,10 @@ export class Proxy {
     this.cfg = next;
     // Keep-alive connections re-resolve their filter chain (RBAC, routes) on their next request.
     for (const { rt } of this.listeners.values()) rt.configChanged();
+    // Fetch remote JWKS now (Envoy's async_fetch), so the first tokens do not meet an empty cache.
+    const remotes = remoteJwks(next);
+    this.jwks.retainOnly(remotes);
+    for (const r of remotes) void this.jwks.refresh(r);
     for (const [name, l] of next.listeners) {
       if (!l.bindToPort) continue;
       const addr = this.deps.bindAddress ?? l.address;

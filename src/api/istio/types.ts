@@ -361,19 +361,45 @@ export interface AuthorizationPolicySpec {
   provider?: { name?: string };
 }
 
+export interface JWTHeader {
+  name: string;
+  prefix?: string;
+}
+
+export interface ClaimToHeader {
+  header: string;
+  claim: string;
+}
+
 export interface JWTRule {
+  /** Required: the token's `iss` must equal it. */
   issuer?: string;
   audiences?: string[];
+  /** Where the public keys are fetched from (exclusive with `jwks`). */
   jwksUri?: string;
+  /** Inline JSON Web Key Set (a JSON string). */
   jwks?: string;
-  fromHeaders?: { name: string; prefix?: string }[];
+  fromHeaders?: JWTHeader[];
   fromParams?: string[];
+  fromCookies?: string[];
   outputPayloadToHeader?: string;
+  outputClaimToHeaders?: ClaimToHeader[];
   forwardOriginalToken?: boolean;
+  /** Timeout for fetching jwksUri (a duration string, e.g. "5s"). */
+  timeout?: string;
+}
+
+export interface PolicyTargetReference {
+  group?: string;
+  kind: string;
+  name: string;
+  namespace?: string;
 }
 
 export interface RequestAuthenticationSpec {
   selector?: WorkloadSelector;
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
   jwtRules?: JWTRule[];
 }
 

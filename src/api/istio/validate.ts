@@ -3,6 +3,7 @@
 // are reported by `unsupportedFieldWarnings` (a warning, never silence).
 import type { ValidationIssue, Validator } from '../validation.js';
 import type { IstioKind } from './types.js';
+import { parseJwks } from '../jwks.js';
 
 type Obj = Record<string, unknown>;
 
@@ -349,23 +350,91 @@ export const validateAuthorizationPolicy: Validator = (obj) => {
   return is.list;
 };
 
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9a-zA-Z]+$/;
+
+function checkHeaderName(is: Issues, path: string, v: unknown): void {
+  if (typeof v !== 'string' || v === '') is.add(path, 'a header name is required');
+  else if (!HEADER_NAME.test(v)) is.add(path, `invalid header name ${JSON.stringify(v)}`);
+}
+
+function checkStringList(is: Issues, path: string, v: unknown, what: string): void {
+  if (v === undefined) return;
+  if (!Array.isArray(v)) return is.add(path, `must be a list of ${what}`);
+  v.forEach((x, i) => {
+    if (typeof x !== 'string' || x === '') is.add(`${path}[${i}]`, `${what} must be non-empty strings`);
+  });
+}
+
+function checkTargetRef(is: Issues, path: string, t: unknown): void {
+  if (!isObj(t)) return is.add(path, 'must be an object with kind and name');
+  if (typeof t['kind'] !== 'string' || t['kind'] === '') is.add(`${path}.kind`, 'kind is required');
+  if (typeof t['name'] !== 'string' || t['name'] === '') is.add(`${path}.name`, 'name is required');
+}
+
+/** An inline jwks must be a JSON Web Key Set whose keys each name a kty. */
+function checkInlineJwks(is: Issues, path: string, jwks: string): void {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(jwks);
+  } catch (e) {
+    return is.add(path, `jwks must be a JSON Web Key Set; it is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObj(doc) || !Array.isArray(doc['keys'])) return is.add(path, 'jwks must be a JSON Web Key Set: an object with a "keys" array');
+  let structural = true;
+  doc['keys'].forEach((k, i) => {
+    if (!isObj(k) || typeof k['kty'] !== 'string') { structural = false; is.add(`${path}.keys[${i}]`, 'each JSON Web Key needs a "kty"'); }
+  });
+  // The same check the proxy makes: at least one RSA/EC/OKP public key it can verify with.
+  const parsed = structural ? parseJwks(jwks) : undefined;
+  if (parsed && !parsed.ok) is.add(path, parsed.error);
+}
+
+function checkJwtRule(is: Issues, p: string, r: unknown): void {
+  if (!isObj(r)) return is.add(p, 'must be an object');
+  if (typeof r['issuer'] !== 'string' || r['issuer'] === '') is.add(`${p}.issuer`, 'issuer is required');
+  checkStringList(is, `${p}.audiences`, r['audiences'], 'audiences');
+  const hasJwks = r['jwks'] !== undefined && r['jwks'] !== '';
+  const hasUri = r['jwksUri'] !== undefined && r['jwksUri'] !== '';
+  // Istio allows only one of the two; with neither it would use OpenID discovery, which Weft
+  // does not implement (it would mean the control plane fetching from the issuer).
+  if (hasJwks && hasUri) is.add(p, 'set only one of jwks and jwksUri');
+  if (!hasJwks && !hasUri) is.add(p, 'set jwks or jwksUri: Weft does not implement OpenID discovery from the issuer');
+  if (hasUri) {
+    const u = r['jwksUri'];
+    let url: URL | undefined;
+    try { url = typeof u === 'string' ? new URL(u) : undefined; } catch { url = undefined; }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.hostname === '') is.add(`${p}.jwksUri`, 'jwksUri must be an absolute http(s) URL');
+  }
+  if (hasJwks) {
+    if (typeof r['jwks'] !== 'string') is.add(`${p}.jwks`, 'jwks must be a string holding the JSON Web Key Set');
+    else checkInlineJwks(is, `${p}.jwks`, r['jwks']);
+  }
+  if (r['fromHeaders'] !== undefined) {
+    if (!Array.isArray(r['fromHeaders'])) is.add(`${p}.fromHeaders`, 'must be a list of {name, prefix}');
+    else r['fromHeaders'].forEach((h, j) => checkHeaderName(is, `${p}.fromHeaders[${j}].name`, isObj(h) ? h['name'] : undefined));
+  }
+  checkStringList(is, `${p}.fromParams`, r['fromParams'], 'query parameter names');
+  checkStringList(is, `${p}.fromCookies`, r['fromCookies'], 'cookie names');
+  if (r['outputPayloadToHeader'] !== undefined) checkHeaderName(is, `${p}.outputPayloadToHeader`, r['outputPayloadToHeader']);
+  arr(r['outputClaimToHeaders']).forEach((c, j) => {
+    const cp = `${p}.outputClaimToHeaders[${j}]`;
+    checkHeaderName(is, `${cp}.header`, isObj(c) ? c['header'] : undefined);
+    if (!isObj(c) || typeof c['claim'] !== 'string' || c['claim'] === '') is.add(`${cp}.claim`, 'claim is required');
+  });
+  if (r['forwardOriginalToken'] !== undefined && typeof r['forwardOriginalToken'] !== 'boolean') is.add(`${p}.forwardOriginalToken`, 'must be true or false');
+  checkDuration(is, `${p}.timeout`, r['timeout']);
+}
+
 export const validateRequestAuthentication: Validator = (obj) => {
   const is = new Issues();
   const spec = specOf(is, obj);
   if (!spec) return is.list;
-  arr(spec['jwtRules']).forEach((r, i) => {
-    const p = `spec.jwtRules[${i}]`;
-    if (!isObj(r) || typeof r['issuer'] !== 'string' || r['issuer'] === '') return is.add(`${p}.issuer`, 'issuer is required');
-    if (r['jwks'] !== undefined && r['jwksUri'] !== undefined) is.add(p, 'jwks and jwksUri are exclusive');
-    if (typeof r['jwksUri'] === 'string' && !/^https?:\/\//.test(r['jwksUri'])) is.add(`${p}.jwksUri`, 'jwksUri must be an http(s) URL');
-    if (typeof r['jwks'] === 'string') {
-      try {
-        JSON.parse(r['jwks']);
-      } catch {
-        is.add(`${p}.jwks`, 'jwks must be a JSON Web Key Set');
-      }
-    }
-  });
+  const targets = ['selector', 'targetRef', 'targetRefs'].filter((k) => spec[k] !== undefined);
+  if (targets.length > 1) is.add('spec', `only one of selector, targetRef and targetRefs may be set (got ${targets.join(', ')})`);
+  if (spec['targetRef'] !== undefined) checkTargetRef(is, 'spec.targetRef', spec['targetRef']);
+  arr(spec['targetRefs']).forEach((t, i) => checkTargetRef(is, `spec.targetRefs[${i}]`, t));
+  if (spec['jwtRules'] !== undefined && !Array.isArray(spec['jwtRules'])) is.add('spec.jwtRules', 'must be a list of JWT rules');
+  arr(spec['jwtRules']).forEach((r, i) => checkJwtRule(is, `spec.jwtRules[${i}]`, r));
   return is.list;
 };
 

@@ -113,7 +113,8 @@ export const SPEC_SHAPES: Readonly<Record<string, Shape>> = Object.freeze({
     selector: workloadSelector,
     jwtRules: list({
       issuer: leaf, audiences: leaf, jwksUri: leaf, jwks: leaf, fromHeaders: list({ name: leaf, prefix: leaf }),
-      fromParams: leaf, outputPayloadToHeader: leaf, forwardOriginalToken: leaf,
+      fromParams: leaf, fromCookies: leaf, outputPayloadToHeader: leaf, outputClaimToHeaders: list({ header: leaf, claim: leaf }),
+      forwardOriginalToken: leaf, timeout: leaf,
     }),
   },
 });

@@ -7,7 +7,7 @@ import type { HeaderMatch, StringMatch } from '../config/model.js';
 import type { HeaderMatcher, StringMatcher } from '../config/envoy-shapes.js';
 import { cidrContains, parseCidr, type Cidr } from './cidr.js';
 import { headerValue, type PreparedRequest } from './request.js';
-import type { CidrRangeShape, MetadataMatcherShape, PathMatcherShape, PermissionShape, PrincipalShape } from './shapes.js';
+import type { CidrRangeShape, MetadataMatcherShape, PathMatcherShape, PermissionShape, PrincipalShape, ValueMatcherShape } from './shapes.js';
 
 export type Predicate = (r: PreparedRequest) => boolean;
 
@@ -116,23 +116,39 @@ function principalName(m: StringMatcher | undefined, field: string): Predicate {
   return (r) => r.req.peerPrincipal !== undefined && testStringMatch(sm, r.req.peerPrincipal);
 }
 
-function metadata(m: MetadataMatcherShape | undefined, field: string): Predicate {
-  // Only string values from a filter's flat metadata (Istio's istio_authn keys); anything
-  // richer is refused rather than guessed.
-  const filter = m?.filter;
-  const key = m?.path?.length === 1 ? m.path[0]?.key : undefined;
-  if (!filter || !key) throw invalidConfig('RBAC metadata matcher needs a filter and a one-key path', { field });
-  const value = m.value ?? {};
-  const invert = m.invert === true;
-  if (value.string_match) {
-    const sm = stringMatch(value.string_match, `${field}.value.string_match`);
-    return (r) => {
-      const v = r.req.metadata?.[filter]?.[key];
-      return (v !== undefined && testStringMatch(sm, v)) !== invert;
-    };
+type ValueTest = (v: unknown) => boolean;
+
+/** Envoy ValueMatcher: string (on a string; on a list, any string element: Weft's istio_authn
+ *  audiences), present, and list one_of. Other kinds are refused rather than guessed. */
+function valueMatcher(value: ValueMatcherShape | undefined, field: string): ValueTest {
+  const v = value ?? {};
+  const kinds = Object.keys(v).filter((k) => v[k] !== undefined && v[k] !== null);
+  if (kinds.length !== 1) throw invalidConfig('RBAC metadata value matcher must set exactly one kind', { field, kinds });
+  if (v.string_match) {
+    const sm = stringMatch(v.string_match, `${field}.string_match`);
+    return (x) => (typeof x === 'string' ? testStringMatch(sm, x) : Array.isArray(x) && x.some((e) => typeof e === 'string' && testStringMatch(sm, e)));
   }
-  if (value.present_match !== undefined) return (r) => (r.req.metadata?.[filter]?.[key] !== undefined) !== invert;
-  throw invalidConfig('unsupported RBAC metadata value matcher', { field: `${field}.value`, kinds: Object.keys(value) });
+  if (v.present_match !== undefined) return (x) => x !== undefined;
+  if (v.list_match) {
+    const inner = valueMatcher(v.list_match.one_of, `${field}.list_match.one_of`);
+    return (x) => Array.isArray(x) && x.some((e) => inner(e));
+  }
+  throw invalidConfig('unsupported RBAC metadata value matcher', { field, kinds });
+}
+
+function metadata(m: MetadataMatcherShape | undefined, field: string): Predicate {
+  // Walks the path keys through the filter's metadata (e.g. istio_authn
+  // ["request.auth.claims", "groups"]); a missing step is an absent value.
+  const filter = m?.filter;
+  const keys = (m?.path ?? []).map((p) => p.key);
+  if (!filter || keys.length === 0 || keys.some((k) => !k)) throw invalidConfig('RBAC metadata matcher needs a filter and a path of keys', { field });
+  const test = valueMatcher(m.value, `${field}.value`);
+  const invert = m.invert === true;
+  return (r) => {
+    let cur: unknown = r.req.metadata?.[filter];
+    for (const k of keys as string[]) cur = cur !== null && typeof cur === 'object' && !Array.isArray(cur) ? (cur as Record<string, unknown>)[k] : undefined;
+    return test(cur) !== invert;
+  };
 }
 
 export function compilePrincipal(p: PrincipalShape, field: string, scope: RbacScope = 'http'): Predicate {

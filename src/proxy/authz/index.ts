@@ -5,6 +5,6 @@ export type { AuthzDecision, RbacAction, RbacFilter } from './engine.js';
 export type { AuthzConnection, AuthzRequest } from './request.js';
 export { HTTP_RBAC_TYPE, NETWORK_RBAC_TYPE } from './shapes.js';
 export type { HttpRbacShape, NetworkRbacShape } from './shapes.js';
-export { authorizeRequest } from './check.js';
-export type { ConnectionAuthz, RequestFacts } from './check.js';
+export { applyAuthnHeaders, authorizeRequest, checkRequest } from './check.js';
+export type { ConnectionAuthz, RequestFacts, SecurityEnv, SecurityVerdict } from './check.js';
 export { clientCertError } from './peer.js';

@@ -19,8 +19,8 @@ export interface AuthzRequest extends AuthzConnection {
   authority: string;
   /** Header value by lower-case name; repeated headers joined with ','. */
   header: (name: string) => string | undefined;
-  /** Dynamic metadata per filter (e.g. istio_authn from JWT validation); empty when none ran. */
-  metadata?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Dynamic metadata per filter (e.g. istio_authn from JWT validation), JSON-like values; empty when none ran. */
+  metadata?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 }
 
 /** Precomputed views of a request, computed once per evaluation. */

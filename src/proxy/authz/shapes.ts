@@ -18,10 +18,17 @@ export interface PermissionShape {
   [other: string]: unknown;
 }
 
+export interface ValueMatcherShape {
+  string_match?: StringMatcher;
+  present_match?: boolean;
+  list_match?: { one_of?: ValueMatcherShape };
+  [other: string]: unknown;
+}
+
 export interface MetadataMatcherShape {
   filter?: string;
   path?: { key?: string }[];
-  value?: { string_match?: StringMatcher; present_match?: boolean; [other: string]: unknown };
+  value?: ValueMatcherShape;
   invert?: boolean;
 }
 

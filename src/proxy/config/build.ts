@@ -12,6 +12,7 @@ import {
 import {
   compileNetworkRbacFilter, compileRbacFilter, HTTP_RBAC_TYPE, NETWORK_RBAC_TYPE, type HttpRbacShape, type NetworkRbacShape, type RbacFilter,
 } from '../authz/index.js';
+import { compileJwtAuthnFilter, JWT_AUTHN_TYPE, type JwtAuthenticationShape, type JwtAuthnFilter } from '../authn/index.js';
 import {
   ENVOY_DEFAULTS, type Cluster, type DownstreamTls, type Endpoint, type FaultPolicy, type FilterChain, type ForwardAction, type HashPolicy,
   type HeaderAdd, type HeaderMatch, type HeaderMutations, type LbPolicy, type Listener, type NetworkFilter, type PathMatch,
@@ -416,6 +417,25 @@ function rbacFilters(h: HttpConnectionManagerShape, unpack: AnyUnpacker, field: 
   return out;
 }
 
+/**
+ * envoy.filters.http.jwt_authn filters in http_filters order. They must come before every RBAC
+ * filter: the proxy authenticates once, ahead of authorization, so a jwt_authn placed after an
+ * RBAC filter (whose rules could then never see its metadata) is refused rather than reordered.
+ */
+function jwtFilters(h: HttpConnectionManagerShape, unpack: AnyUnpacker, field: string): JwtAuthnFilter[] {
+  const out: JwtAuthnFilter[] = [];
+  let rbacSeen = false;
+  (h.http_filters ?? []).forEach((f, i) => {
+    const tn = f.typed_config ? anyTypeName(f.typed_config) : '';
+    if (tn === HTTP_RBAC_TYPE) rbacSeen = true;
+    if (!f.typed_config || tn !== JWT_AUTHN_TYPE) return;
+    const at = `${field}.http_filters[${i}]`;
+    if (rbacSeen) throw invalidConfig('jwt_authn filter after an RBAC filter is not supported; put it first', { field: at });
+    out.push(compileJwtAuthnFilter(f.name ?? `jwt_authn[${i}]`, unpack(f.typed_config) as JwtAuthenticationShape, at));
+  });
+  return out;
+}
+
 function networkFilter(fc: FilterChainShape, unpack: AnyUnpacker, field: string): NetworkFilter {
   for (const f of fc.filters ?? []) {
     const tn = anyTypeName(f.typed_config);
@@ -428,6 +448,7 @@ function networkFilter(fc: FilterChainShape, unpack: AnyUnpacker, field: string)
         requestTimeoutMs: durationMs(h.request_timeout) ?? 0,
         streamIdleTimeoutMs: durationMs(h.stream_idle_timeout) ?? 300_000,
         rbac: rbacFilters(h, unpack, field),
+        jwt: jwtFilters(h, unpack, field),
       };
       if (h.rds?.route_config_name) out.rdsName = h.rds.route_config_name;
       else if (h.route_config) out.inlineRoutes = buildRouteTable(h.route_config);

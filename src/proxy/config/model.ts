@@ -1,6 +1,7 @@
 // The proxy's internal routing model: what the data plane consults per request. Built
 // from Envoy resources by build.ts; immutable once built, swapped whole on a config change.
 import type { RbacFilter } from '../authz/engine.js';
+import type { JwtAuthnFilter } from '../authn/model.js';
 
 export type StringMatch =
   | { kind: 'exact'; value: string; ignoreCase: boolean }
@@ -157,7 +158,9 @@ export type NetworkFilter =
   | { kind: 'http'; rdsName?: string; inlineRoutes?: RouteTable; maxRequestHeadersKb: number; maxHeadersCount: number;
       requestTimeoutMs: number; streamIdleTimeoutMs: number;
       /** Compiled envoy.filters.http.rbac filters, in order; empty = no authorization. */
-      rbac: RbacFilter[] }
+      rbac: RbacFilter[];
+      /** Compiled envoy.filters.http.jwt_authn filters (they run before RBAC); empty = none. */
+      jwt: JwtAuthnFilter[] }
   | { kind: 'tcp'; clusters: WeightedCluster[]; totalWeight: number; idleTimeoutMs: number };
 
 export interface FilterChain {

@@ -6,6 +6,7 @@ import { resolveHost, isHttpProtocol, outboundClusterName, type MeshModel, type 
 import { compact, parseDuration, u32 } from './convert.js';
 import { visibleServices } from './scope.js';
 import { buildInboundClusters } from './inbound.js';
+import { buildJwksClusters } from './jwt.js';
 
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
@@ -201,6 +202,7 @@ export function buildClusters(model: MeshModel, proxy: ProxyContext): EnvoyResou
     }
   }
   if (proxy.flavour === 'sidecar') out.push(...buildInboundClusters(model, proxy));
+  out.push(...buildJwksClusters(model, proxy));
   if (proxy.flavour !== 'proxyless') {
     out.push({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: { seconds: 10 } });
     out.push({ name: PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 } });

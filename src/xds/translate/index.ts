@@ -11,6 +11,7 @@ export { buildEndpoints } from './endpoints.js';
 export { buildListeners } from './listeners.js';
 export { buildRoutes } from './routes.js';
 export { buildRbacFilters } from './rbac.js';
+export { buildJwtFilters, buildJwksClusters } from './jwt.js';
 
 export function buildResources(model: MeshModel, proxy: ProxyContext): SnapshotInput {
   return {

@@ -11,6 +11,7 @@ import { inboundClusterName, isHttpProtocol, labelsMatch, outboundClusterName, r
 import { PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
 import { CORS_FILTER, FAULT_FILTER, proxylessListenerNames, virtualServicesFor } from './routes.js';
 import { buildRbacFilters } from './rbac.js';
+import { buildJwtFilters } from './jwt.js';
 import { visibleServices } from './scope.js';
 import { inboundPorts } from './inbound.js';
 
@@ -123,7 +124,8 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
             httpConnectionManager(
               cluster,
               { route_config: { name: cluster, virtual_hosts: [{ name: cluster, domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, route: { cluster, timeout: {} } }] }], validate_clusters: { value: false } } },
-              buildRbacFilters(model, proxy),
+              // jwt_authn first: RBAC reads the request principal and claims it leaves in metadata.
+              [...buildJwtFilters(model, proxy), ...buildRbacFilters(model, proxy)],
             ),
           ),
         ]
@@ -233,7 +235,8 @@ function gatewayListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[
         }
         continue;
       }
-      const hcm = httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: { route_config_name: `http.${port}`, config_source: ADS } }, outboundHttpFilters());
+      // RequestAuthentication selecting the gateway (Istio's ingress JWT task) verifies at the edge.
+      const hcm = httpConnectionManager(`outbound_0.0.0.0_${port}`, { rds: { route_config_name: `http.${port}`, config_source: ADS } }, [...buildJwtFilters(model, proxy), ...outboundHttpFilters()]);
       if (proto === 'HTTPS' || (server.tls && mode !== undefined)) {
         needsTlsInspector = true;
         const common: Record<string, unknown> = {

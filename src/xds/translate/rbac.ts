@@ -45,12 +45,36 @@ function namespacePrincipal(ns: string): Matcher {
   return { authenticated: { principal_name: { safe_regex: { regex: `.*/ns/${ns.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/.*` } } } };
 }
 
+const AUTHN_FILTER = 'istio_authn';
+
 function authnMetadata(key: string, v: string): Matcher {
-  return { metadata: { filter: 'istio_authn', path: [{ key }], value: { string_match: stringValue(v) } } };
+  return { metadata: { filter: AUTHN_FILTER, path: [{ key }], value: { string_match: stringValue(v) } } };
+}
+
+/** `request.auth.claims[a][b]` -> ["a", "b"]; undefined when the key is not a claim. */
+export function claimPath(key: string): string[] | undefined {
+  const m = /^request\.auth\.claims((?:\[[^\][]+\])+)$/.exec(key);
+  return m ? [...m[1]!.matchAll(/\[([^\][]+)\]/g)].map((x) => x[1]!) : undefined;
+}
+
+/** Istio: claims are lists in istio_authn, so the value must be one of the list's elements. */
+function claimMetadata(path: string[], v: string): Matcher {
+  return {
+    metadata: {
+      filter: AUTHN_FILTER,
+      path: ['request.auth.claims', ...path].map((key) => ({ key })),
+      value: { list_match: { one_of: { string_match: stringValue(v) } } },
+    },
+  };
+}
+
+/** Principals combine with or_ids (permissions use or_rules). */
+function orIds(list: Matcher[]): Matcher {
+  return list.length === 1 ? list[0]! : { or_ids: { ids: list } };
 }
 
 function notOf(list: Matcher[]): Matcher {
-  return { not_id: or(list) };
+  return { not_id: orIds(list) };
 }
 
 function notPerm(list: Matcher[]): Matcher {
@@ -94,28 +118,34 @@ function rulePrincipals(rule: AuthorizationRule, trustDomain: string): Matcher {
   const alternatives = (rule.from ?? []).map((f) => {
     const s = f.source ?? {};
     const and: Matcher[] = [];
-    if (s.principals?.length) and.push(or(s.principals.map((p) => principalName(trustDomain, p))));
+    if (s.principals?.length) and.push(orIds(s.principals.map((p) => principalName(trustDomain, p))));
     if (s.notPrincipals?.length) and.push(notOf(s.notPrincipals.map((p) => principalName(trustDomain, p))));
-    if (s.namespaces?.length) and.push(or(s.namespaces.map(namespacePrincipal)));
+    if (s.namespaces?.length) and.push(orIds(s.namespaces.map(namespacePrincipal)));
     if (s.notNamespaces?.length) and.push(notOf(s.notNamespaces.map(namespacePrincipal)));
-    if (s.ipBlocks?.length) and.push(or(s.ipBlocks.map((b) => ({ direct_remote_ip: cidr(b) }))));
+    if (s.ipBlocks?.length) and.push(orIds(s.ipBlocks.map((b) => ({ direct_remote_ip: cidr(b) }))));
     if (s.notIpBlocks?.length) and.push(notOf(s.notIpBlocks.map((b) => ({ direct_remote_ip: cidr(b) }))));
-    if (s.remoteIpBlocks?.length) and.push(or(s.remoteIpBlocks.map((b) => ({ remote_ip: cidr(b) }))));
+    if (s.remoteIpBlocks?.length) and.push(orIds(s.remoteIpBlocks.map((b) => ({ remote_ip: cidr(b) }))));
     if (s.notRemoteIpBlocks?.length) and.push(notOf(s.notRemoteIpBlocks.map((b) => ({ remote_ip: cidr(b) }))));
-    if (s.requestPrincipals?.length) and.push(or(s.requestPrincipals.map((p) => authnMetadata('request.auth.principal', p))));
+    if (s.requestPrincipals?.length) and.push(orIds(s.requestPrincipals.map((p) => authnMetadata('request.auth.principal', p))));
     if (s.notRequestPrincipals?.length) and.push(notOf(s.notRequestPrincipals.map((p) => authnMetadata('request.auth.principal', p))));
     return and.length ? { and_ids: { ids: and } } : { any: true };
   });
   const conditions: Matcher[] = [];
   for (const w of rule.when ?? []) {
-    const values = w.values ?? [];
-    const claim = /^request\.auth\.claims\[(.+)\]$/.exec(w.key);
-    if (w.key === 'source.ip' && values.length) conditions.push(or(values.map((v) => ({ direct_remote_ip: cidr(v) }))));
-    else if (w.key === 'remote.ip' && values.length) conditions.push(or(values.map((v) => ({ remote_ip: cidr(v) }))));
-    else if (w.key === 'source.namespace' && values.length) conditions.push(or(values.map(namespacePrincipal)));
-    else if (w.key === 'source.principal' && values.length) conditions.push(or(values.map((v) => principalName(trustDomain, v))));
-    else if (w.key === 'request.auth.principal' && values.length) conditions.push(or(values.map((v) => authnMetadata('request.auth.principal', v))));
-    else if (claim && values.length) conditions.push(or(values.map((v) => authnMetadata(`request.auth.claims.${claim[1]!}`, v))));
+    const claim = claimPath(w.key);
+    const one = (v: string): Matcher | undefined => {
+      if (w.key === 'source.ip') return { direct_remote_ip: cidr(v) };
+      if (w.key === 'remote.ip') return { remote_ip: cidr(v) };
+      if (w.key === 'source.namespace') return namespacePrincipal(v);
+      if (w.key === 'source.principal') return principalName(trustDomain, v);
+      if (w.key === 'request.auth.principal' || w.key === 'request.auth.audiences' || w.key === 'request.auth.presenter') return authnMetadata(w.key, v);
+      if (claim) return claimMetadata(claim, v);
+      return undefined;
+    };
+    const values = (w.values ?? []).map(one).filter((m): m is Matcher => m !== undefined);
+    const notValues = (w.notValues ?? []).map(one).filter((m): m is Matcher => m !== undefined);
+    if (values.length) conditions.push(orIds(values));
+    if (notValues.length) conditions.push(notOf(notValues));
   }
   const ids = alternatives.length ? [or(alternatives.map((a) => a)), ...conditions] : conditions;
   const fix = (m: Matcher): Matcher => ('or_rules' in m ? { or_ids: { ids: (m['or_rules'] as { rules: Matcher[] }).rules } } : m);

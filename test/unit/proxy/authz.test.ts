@@ -125,9 +125,15 @@ describe('golden authz-request-principals-claims (istio_authn metadata)', () => 
     expect(evaluateRbac(f, req()).allowed).toBe(false);
   });
   it('with matching request principal and claim the policy admits', () => {
-    const metadata = { istio_authn: { 'request.auth.principal': 'testing@secure.istio.io/testing@secure.istio.io', 'request.auth.claims.groups': 'group1' } };
-    expect(evaluateRbac(f, req({ metadata })).allowed).toBe(true);
-    expect(evaluateRbac(f, req({ metadata: { istio_authn: { ...metadata.istio_authn, 'request.auth.claims.groups': 'group2' } } })).allowed).toBe(false);
+    const principal = 'testing@secure.istio.io/testing@secure.istio.io';
+    const metadata = (groups: unknown): AuthzRequest['metadata'] => ({ istio_authn: { 'request.auth.principal': principal, 'request.auth.claims': { groups } } });
+    // Claims are lists in istio_authn (list_match one_of), as Istio's authn filter stores them.
+    expect(evaluateRbac(f, req({ metadata: metadata(['group1']) })).allowed).toBe(true);
+    expect(evaluateRbac(f, req({ metadata: metadata(['group2', 'group1']) })).allowed).toBe(true);
+    expect(evaluateRbac(f, req({ metadata: metadata(['group2']) })).allowed).toBe(false);
+    // A bare string is not a list: list_match never matches it (Envoy).
+    expect(evaluateRbac(f, req({ metadata: metadata('group1') })).allowed).toBe(false);
+    expect(evaluateRbac(f, req({ metadata: { istio_authn: { 'request.auth.principal': principal } } })).allowed).toBe(false);
   });
 });
 

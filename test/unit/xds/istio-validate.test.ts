@@ -1,4 +1,5 @@
 import { describe, it, expect } from '@jest/globals';
+import { generateKeyPairSync } from 'node:crypto';
 import { ISTIO_VALIDATORS, unsupportedFieldWarnings } from '../../../src/api/istio/validate.js';
 import type { IstioKind } from '../../../src/api/istio/types.js';
 
@@ -42,7 +43,28 @@ const invalid: [IstioKind, string, object, string, string][] = [
   ['AuthorizationPolicy', 'unknown when key', { spec: { rules: [{ when: [{ key: 'request.body', values: ['x'] }] }] } }, 'spec.rules[0].when[0].key', 'unknown condition key'],
   ['AuthorizationPolicy', 'when without values', { spec: { rules: [{ when: [{ key: 'source.ip' }] }] } }, 'spec.rules[0].when[0]', 'values or notValues'],
   ['RequestAuthentication', 'missing issuer', { spec: { jwtRules: [{ jwksUri: 'https://x/jwks' }] } }, 'spec.jwtRules[0].issuer', 'issuer is required'],
-  ['RequestAuthentication', 'jwks not json', { spec: { jwtRules: [{ issuer: 'i', jwks: '{nope' }] } }, 'spec.jwtRules[0].jwks', 'JSON Web Key Set'],
+  ['RequestAuthentication', 'jwks not json', { spec: { jwtRules: [{ issuer: 'i', jwks: '{nope' }] } }, 'spec.jwtRules[0].jwks', 'not valid JSON'],
+  ['RequestAuthentication', 'empty issuer', { spec: { jwtRules: [{ issuer: '', jwks: '{"keys":[]}' }] } }, 'spec.jwtRules[0].issuer', 'issuer is required'],
+  ['RequestAuthentication', 'jwks without keys array', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"kty":"RSA"}' }] } }, 'spec.jwtRules[0].jwks', '"keys" array'],
+  ['RequestAuthentication', 'jwk without kty', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"n":"x"}]}' }] } }, 'spec.jwtRules[0].jwks.keys[0]', '"kty"'],
+  ['RequestAuthentication', 'jwks with no usable key', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}' }] } }, 'spec.jwtRules[0].jwks', 'no usable public key'],
+  ['RequestAuthentication', 'jwks with a broken RSA key', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[{"kty":"RSA","n":"!!","e":"AQAB"}]}' }] } }, 'spec.jwtRules[0].jwks', 'no usable public key'],
+  ['RequestAuthentication', 'jwks not a string', { spec: { jwtRules: [{ issuer: 'i', jwks: { keys: [] } }] } }, 'spec.jwtRules[0].jwks', 'must be a string'],
+  ['RequestAuthentication', 'both jwks and jwksUri', { spec: { jwtRules: [{ issuer: 'i', jwks: '{"keys":[]}', jwksUri: 'https://x/j' }] } }, 'spec.jwtRules[0]', 'only one of jwks and jwksUri'],
+  ['RequestAuthentication', 'neither jwks nor jwksUri', { spec: { jwtRules: [{ issuer: 'i' }] } }, 'spec.jwtRules[0]', 'OpenID discovery'],
+  ['RequestAuthentication', 'relative jwksUri', { spec: { jwtRules: [{ issuer: 'i', jwksUri: '/jwks.json' }] } }, 'spec.jwtRules[0].jwksUri', 'absolute http(s) URL'],
+  ['RequestAuthentication', 'ftp jwksUri', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'ftp://x/jwks.json' }] } }, 'spec.jwtRules[0].jwksUri', 'absolute http(s) URL'],
+  ['RequestAuthentication', 'audience not a string', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', audiences: [7] }] } }, 'spec.jwtRules[0].audiences[0]', 'non-empty strings'],
+  ['RequestAuthentication', 'fromHeaders without name', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', fromHeaders: [{ prefix: 'Bearer ' }] }] } }, 'spec.jwtRules[0].fromHeaders[0].name', 'header name is required'],
+  ['RequestAuthentication', 'bad header name', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', fromHeaders: [{ name: 'x token' }] }] } }, 'spec.jwtRules[0].fromHeaders[0].name', 'invalid header name'],
+  ['RequestAuthentication', 'fromParams not a list', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', fromParams: 'token' }] } }, 'spec.jwtRules[0].fromParams', 'must be a list'],
+  ['RequestAuthentication', 'empty cookie name', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', fromCookies: [''] }] } }, 'spec.jwtRules[0].fromCookies[0]', 'non-empty strings'],
+  ['RequestAuthentication', 'bad payload header', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', outputPayloadToHeader: 'x:payload' }] } }, 'spec.jwtRules[0].outputPayloadToHeader', 'invalid header name'],
+  ['RequestAuthentication', 'claim header without claim', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', outputClaimToHeaders: [{ header: 'x-sub' }] }] } }, 'spec.jwtRules[0].outputClaimToHeaders[0].claim', 'claim is required'],
+  ['RequestAuthentication', 'bad timeout', { spec: { jwtRules: [{ issuer: 'i', jwksUri: 'https://x/j', timeout: 'soon' }] } }, 'spec.jwtRules[0].timeout', 'invalid duration'],
+  ['RequestAuthentication', 'selector and targetRef', { spec: { selector: { matchLabels: { app: 'a' } }, targetRef: { kind: 'Gateway', name: 'g' }, jwtRules: [] } }, 'spec', 'only one of selector, targetRef and targetRefs'],
+  ['RequestAuthentication', 'targetRef without name', { spec: { targetRef: { kind: 'Gateway' } } }, 'spec.targetRef.name', 'name is required'],
+  ['RequestAuthentication', 'jwtRules not a list', { spec: { jwtRules: { issuer: 'i' } } }, 'spec.jwtRules', 'must be a list'],
 ];
 
 describe('Istio validators', () => {
@@ -62,6 +84,26 @@ describe('Istio validators', () => {
     expect(ISTIO_VALIDATORS.DestinationRule({ spec: { host: 'reviews', subsets: [{ name: 'v1', labels: { version: 'v1' } }, { name: 'v2', labels: { version: 'v2' } }] } })).toEqual([]);
     expect(ISTIO_VALIDATORS.PeerAuthentication({ spec: { mtls: { mode: 'STRICT' } } })).toEqual([]);
     expect(ISTIO_VALIDATORS.AuthorizationPolicy({ spec: { action: 'ALLOW', rules: [{ from: [{ source: { namespaces: ['foo'] } }], to: [{ operation: { methods: ['GET'], paths: ['/info*'] } }] }] } })).toEqual([]);
+  });
+
+  it("accepts Istio's JWT task RequestAuthentication (jwksUri) and every JWT rule field, in v1 and v1beta1", () => {
+    const task = {
+      apiVersion: 'security.istio.io/v1', kind: 'RequestAuthentication', metadata: { name: 'jwt-example', namespace: 'foo' },
+      spec: { selector: { matchLabels: { app: 'httpbin' } }, jwtRules: [{ issuer: 'testing@secure.istio.io', jwksUri: 'https://raw.githubusercontent.com/istio/istio/release-1.28/security/tools/jwt/samples/jwks.json' }] },
+    };
+    expect(ISTIO_VALIDATORS.RequestAuthentication(task)).toEqual([]);
+    const full = {
+      apiVersion: 'security.istio.io/v1beta1', kind: 'RequestAuthentication', metadata: { name: 'full' },
+      spec: {
+        targetRefs: [{ group: 'gateway.networking.k8s.io', kind: 'Gateway', name: 'gw' }],
+        jwtRules: [{
+          issuer: 'i', audiences: ['a', 'b'], jwks: JSON.stringify({ keys: [generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'jwk' })] }),
+          fromHeaders: [{ name: 'x-jwt', prefix: 'Token ' }], fromParams: ['token'], fromCookies: ['session'],
+          outputPayloadToHeader: 'x-jwt-payload', outputClaimToHeaders: [{ header: 'x-sub', claim: 'sub' }], forwardOriginalToken: true, timeout: '2s',
+        }],
+      },
+    };
+    expect(ISTIO_VALIDATORS.RequestAuthentication(full)).toEqual([]);
   });
 
   it('warns about fields Weft does not implement', () => {
