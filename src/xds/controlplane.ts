@@ -21,6 +21,7 @@ import type { InformerStatus } from './registry/informer.js';
 import { AdsServer, type NackRecord, type StreamStatus } from './server.js';
 import { makeSnapshot, ResourceEncoder, type Snapshot } from './snapshot.js';
 import { buildResources } from './translate/index.js';
+import { JwksResolver, type JwksFetcher } from './jwks-resolver.js';
 
 /** Where the model comes from: the Kubernetes registry, or a fixed model (tests, bench). */
 export interface ModelSource {
@@ -68,6 +69,11 @@ export interface ControlPlaneOptions {
   debounceMaxMs?: number;
   syncTimeoutMs?: number;
   grpcOptions?: grpc.ServerOptions;
+  /**
+   * RequestAuthentication jwksUri: fetch in the control plane and inline the keys (default), or
+   * `false` to leave fetching to each proxy (remote_jwks). Options tune the cache (tests).
+   */
+  jwks?: false | { fetcher?: JwksFetcher; ttlMs?: number; retryMs?: number; timeoutMs?: number };
 }
 
 export interface PushRecord {
@@ -172,6 +178,8 @@ class ControlPlaneImpl implements ControlPlane {
   private lastTranslateError: string | undefined;
   private pushWaiters: Array<(p: PushRecord) => void> = [];
   private closed = false;
+  private readonly jwks: JwksResolver | undefined;
+  private jwksTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly source: ModelSource,
@@ -189,6 +197,15 @@ class ControlPlaneImpl implements ControlPlane {
     source.onChange(() => {
       if (!this.closed) this.debouncer.trigger();
     });
+    if (opts.jwks !== false) {
+      this.jwks = new JwksResolver({
+        ...(opts.jwks ?? {}), logger: opts.logger.child({ component: 'jwks' }),
+        onUpdate: () => { if (!this.closed) this.debouncer.trigger(); },
+      });
+      // Keys rotate at the identity provider without any Kubernetes event: re-check on a timer.
+      this.jwksTimer = setInterval(() => this.jwks?.refreshDue(), Math.min(opts.jwks?.retryMs ?? 10_000, 10_000));
+      this.jwksTimer.unref();
+    }
   }
 
   async listen(): Promise<void> {
@@ -233,7 +250,8 @@ class ControlPlaneImpl implements ControlPlane {
 
   private currentModel(): MeshModel {
     if (!this.model) {
-      this.model = this.source.model();
+      const m = this.source.model();
+      this.model = this.jwks ? this.jwks.apply(m) : m;
       this.endpointAddrs = endpointAddressSet(this.model);
     }
     return this.model;
@@ -347,6 +365,7 @@ class ControlPlaneImpl implements ControlPlane {
     if (this.closed) return;
     this.closed = true;
     this.debouncer.stop();
+    clearInterval(this.jwksTimer);
     for (const w of this.pushWaiters.splice(0)) w(this.lastPush ?? { push: 0, at: new Date(), events: 0, groups: 0, nodes: 0, translateMs: 0, encodedResources: 0 });
     await this.debug?.close();
     await this.source.stop?.();

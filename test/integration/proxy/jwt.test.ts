@@ -26,6 +26,20 @@ import { httpBackend, type Backend } from './helpers.js';
 const PROXY_ADDR = '127.0.0.3';
 const ISS = 'testing@secure.istio.io';
 const REMOTE_ISS = 'remote-issuer.weft.test';
+
+/** Every jwt_authn provider (an object with an `issuer`) anywhere in a node's config dump. */
+function providersOf(dump: unknown): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') {
+      if (typeof (v as Record<string, unknown>)['issuer'] === 'string') out.push(v as Record<string, unknown>);
+      Object.values(v).forEach(walk);
+    }
+  };
+  walk(dump);
+  return out;
+}
 const key = makeKey('RS256', 'istio-demo');
 const remoteKey = makeKey('ES256', 'remote');
 const now = (): number => Math.floor(Date.now() / 1000);
@@ -200,6 +214,12 @@ describe('RequestAuthentication + AuthorizationPolicy through the control plane 
     const r = await until(200, { authorization: `Bearer ${remote}` });
     expect(jwksHits).toBeGreaterThanOrEqual(1);
     expect((JSON.parse(r.body) as { headers: Record<string, string> }).headers['x-jwt-payload']).toBe(remote.split('.')[1]);
+    // The control plane fetched the keys and hands them to the proxy inline (istiod's default).
+    const provider = await waitFor('the remote issuer inlined by the control plane', async () => {
+      const p = providersOf(cp.configDump(`sidecar~127.0.0.1~httpbin-1.${ns.name}~${ns.name}.svc.cluster.local`)).find((x) => x['issuer'] === REMOTE_ISS);
+      return p && !p['remote_jwks'] ? (p['local_jwks'] as { inline_string?: string } | undefined)?.inline_string : undefined;
+    }, 20_000, 100);
+    expect(provider).toContain('kty');
     // Keys of one issuer never verify the other's tokens; the first issuer still works.
     expect((await get(port(), '/headers', { authorization: `Bearer ${signJwt(key, { iss: REMOTE_ISS, sub: 'x', exp: now() + 600 })}` })).status).toBe(401);
     expect((await get(port(), '/headers', { authorization: `Bearer ${token()}` })).status).toBe(200);
