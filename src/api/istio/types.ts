@@ -314,6 +314,9 @@ export interface WorkloadSelector {
 
 export interface PeerAuthenticationSpec {
   selector?: WorkloadSelector;
+  /** Gateway API gateways / waypoints: never a sidecar (see targetsOtherProxies). */
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
   mtls?: { mode?: MutualTLSMode };
   portLevelMtls?: Record<string, { mode?: MutualTLSMode }>;
 }
@@ -356,6 +359,9 @@ export interface AuthorizationRule {
 
 export interface AuthorizationPolicySpec {
   selector?: WorkloadSelector;
+  /** Gateway API gateways / waypoints: never a sidecar (see targetsOtherProxies). */
+  targetRef?: PolicyTargetReference;
+  targetRefs?: PolicyTargetReference[];
   rules?: AuthorizationRule[];
   action?: 'ALLOW' | 'DENY' | 'AUDIT' | 'CUSTOM';
   provider?: { name?: string };
@@ -437,3 +443,12 @@ export const ISTIO_KINDS: readonly IstioKindInfo[] = [
   { kind: 'AuthorizationPolicy', group: SECURITY_GROUP, plural: 'authorizationpolicies', versions: ['v1', 'v1beta1'], shortNames: ['ap'] },
   { kind: 'RequestAuthentication', group: SECURITY_GROUP, plural: 'requestauthentications', versions: ['v1', 'v1beta1'], shortNames: ['ra'] },
 ];
+
+/**
+ * A policy bound with targetRef(s) applies to Gateway API gateways or waypoints, which Weft
+ * does not run; it must never fall back to selecting workloads (that would widen it to the
+ * namespace).
+ */
+export function targetsOtherProxies(spec: { targetRef?: unknown; targetRefs?: unknown[] }): boolean {
+  return spec.targetRef !== undefined || (spec.targetRefs ?? []).length > 0;
+}

@@ -5,6 +5,7 @@
 // - gateway: one listener per Gateway server port.
 // - proxyless gRPC: api_listener per host:port.
 import type { MutualTLSMode, TCPRoute, TLSRoute, Server } from '../../api/istio/types.js';
+import { targetsOtherProxies } from '../../api/istio/types.js';
 import { PROXY_PORTS } from '../../api/sidecar.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { inboundClusterName, isHttpProtocol, labelsMatch, outboundClusterName, resolveHost, type MeshModel, type ProxyContext, type Service, type ServicePort } from '../model.js';
@@ -86,7 +87,7 @@ function outboundTcpListener(model: MeshModel, proxy: ProxyContext, svc: Service
 
 /** Effective mTLS mode for a workload port: workload > namespace > mesh-wide; default PERMISSIVE. */
 export function mtlsMode(model: MeshModel, proxy: ProxyContext, port: number): MutualTLSMode {
-  const pas = model.peerAuthentications;
+  const pas = model.peerAuthentications.filter((p) => !targetsOtherProxies(p.spec));
   const workload = pas.find((p) => p.metadata.namespace === proxy.namespace && p.spec.selector?.matchLabels && labelsMatch(p.spec.selector.matchLabels, proxy.labels));
   const namespace = pas.find((p) => p.metadata.namespace === proxy.namespace && !p.spec.selector?.matchLabels);
   const mesh = pas.find((p) => p.metadata.namespace === model.rootNamespace && !p.spec.selector?.matchLabels);

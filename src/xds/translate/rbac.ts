@@ -1,5 +1,6 @@
 // AuthorizationPolicy -> Envoy RBAC filter configs (HTTP and network flavours).
 import type { AuthorizationPolicy, AuthorizationRule } from '../../api/istio/types.js';
+import { targetsOtherProxies } from '../../api/istio/types.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { labelsMatch, type MeshModel, type ProxyContext } from '../model.js';
 
@@ -160,6 +161,7 @@ export function policiesFor(model: MeshModel, proxy: ProxyContext): Authorizatio
     .filter((p) => {
       const ns = p.metadata.namespace ?? 'default';
       if (ns !== proxy.namespace && ns !== model.rootNamespace) return false;
+      if (targetsOtherProxies(p.spec)) return false;
       return labelsMatch(p.spec.selector?.matchLabels, proxy.labels);
     })
     .sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
