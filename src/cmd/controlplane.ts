@@ -7,25 +7,29 @@ import { startControlPlane } from '../xds/controlplane.js';
 import { runCaService, type CaService } from '../ca/service.js';
 import { caMetricsText } from '../ca/metrics.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
-import { errorMessage, invalidInput } from '../errors/errors.js';
+import { WeftError, errorMessage, invalidInput } from '../errors/errors.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
+import { readFile } from 'node:fs/promises';
+import { parseMeshFile } from '../config/mesh-file.js';
 import { RejectionReporter } from '../xds/rejections.js';
 
 interface ControlPlaneFlags {
   kubeconfig?: string;
   logLevel?: string;
-  namespace: string;
+  namespace?: string;
   host: string;
   xdsPort: string;
   caPort: string;
   debugPort: string;
-  trustDomain: string;
+  trustDomain?: string;
   caTls: boolean;
   bundleSyncSeconds: string;
   bundleNamespaceSelector?: string;
   rejectionReportSeconds: string;
+  revision: string;
+  meshConfig?: string;
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -40,12 +44,14 @@ export function registerControlPlaneCommand(program: Command): void {
     .description('run the control plane: service registry, Istio -> Envoy translation, ADS server and the CA')
     .option('--kubeconfig <path>', 'kubeconfig (default: $KUBECONFIG or in-cluster)')
     .option('--log-level <level>', 'log level (default: $WEFT_LOG_LEVEL or info)')
-    .option('-n, --namespace <ns>', 'mesh namespace holding the CA secret', 'weft-system')
+    .option('-n, --namespace <ns>', 'mesh namespace holding the CA secret (default: $POD_NAMESPACE, else weft-system)')
+    .option('--revision <name>', 'control plane revision this process serves (set by the operator)', 'default')
+    .option('--mesh-config <file>', 'mesh settings JSON the operator mounts (trustDomain, workloadCertTTL, rootCertTTL); flags given explicitly win')
     .option('--host <addr>', 'address to listen on', '0.0.0.0')
     .option('--xds-port <port>', 'ADS gRPC port', '15010')
     .option('--ca-port <port>', 'CA gRPC port', '15012')
     .option('--debug-port <port>', 'HTTP debug port (/debug/syncz, /debug/configz, /metrics)', '15014')
-    .option('--trust-domain <domain>', 'SPIFFE trust domain', DEFAULT_TRUST_DOMAIN)
+    .option('--trust-domain <domain>', `SPIFFE trust domain (default: the mesh config's, else ${DEFAULT_TRUST_DOMAIN})`)
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
@@ -54,6 +60,11 @@ export function registerControlPlaneCommand(program: Command): void {
     .action(async (flags: ControlPlaneFlags) => {
       const reportSeconds = Number(flags.rejectionReportSeconds);
       if (!Number.isFinite(reportSeconds) || reportSeconds < 0) throw invalidInput(`--rejection-report-seconds must be a number >= 0, got ${flags.rejectionReportSeconds}`);
+      const mesh = flags.meshConfig ? parseMeshFile(await readFile(flags.meshConfig, 'utf8').catch((e: unknown) => {
+        throw new WeftError('WEFT_E_INVALID_CONFIG', `cannot read --mesh-config ${flags.meshConfig}: ${errorMessage(e)}`, { file: flags.meshConfig });
+      }), flags.meshConfig) : {};
+      flags.namespace ??= process.env['POD_NAMESPACE'] || 'weft-system';
+      flags.trustDomain ??= mesh.trustDomain ?? DEFAULT_TRUST_DOMAIN;
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
@@ -64,6 +75,7 @@ export function registerControlPlaneCommand(program: Command): void {
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({
+        ...(mesh.workloadCertTtlMs !== undefined ? { issuer: { defaultTtlMs: mesh.workloadCertTtlMs } } : {}),
         clients, namespace: flags.namespace, trustDomain: flags.trustDomain, logger: logger.child({ component: 'ca' }),
         port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,

@@ -5,6 +5,7 @@
 //   GET /metrics                  Prometheus text: pushes, connected proxies, plus any attached
 //                                 source (the CA's certificate expiry and issuance counters)
 //   GET /healthz                  200 once serving
+//   GET /ready                    200 once the registry has synced (the pod's readiness probe), else 503
 // Loopback by default; it exposes config, so it is never bound to a public address by us.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -54,6 +55,11 @@ export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: str
   switch (url.pathname) {
     case '/healthz':
       return { status: 200, body: { ok: true } };
+    case '/ready': {
+      // Ready once the registry has synced: a proxy connecting earlier would get a partial mesh.
+      const st = cp.status();
+      return st.synced ? { status: 200, body: { ready: true } } : { status: 503, body: { ready: false, informers: st.informers.filter((i) => !i.synced).map((i) => i.kind) } };
+    }
     case '/metrics':
       return { status: 200, body: controlPlaneMetricsText(cp) + (metricsText?.() ?? ''), contentType: PROMETHEUS_CONTENT_TYPE };
     case '/debug/syncz': {
@@ -91,7 +97,7 @@ export function handleDebugRequest(cp: ControlPlane, method: string, rawUrl: str
       };
     }
     default:
-      return { status: 404, body: { error: 'unknown path', paths: ['/healthz', '/metrics', '/debug/syncz', '/debug/configz', '/debug/registryz'] } };
+      return { status: 404, body: { error: 'unknown path', paths: ['/healthz', '/ready', '/metrics', '/debug/syncz', '/debug/configz', '/debug/registryz'] } };
   }
 }
 
