@@ -11,6 +11,7 @@ import { WeftError, errorMessage, invalidInput } from '../errors/errors.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
+import { controlPlaneName } from '../render/controlplane/render.js';
 import { readFile } from 'node:fs/promises';
 import { parseMeshFile } from '../config/mesh-file.js';
 import { RejectionReporter } from '../xds/rejections.js';
@@ -30,6 +31,12 @@ interface ControlPlaneFlags {
   rejectionReportSeconds: string;
   revision: string;
   meshConfig?: string;
+}
+
+/** DNS names proxies dial the CA by: the revision's control plane Service (as rendered), short and full. */
+export function caServingNames(revision: string, namespace: string): string[] {
+  const svc = controlPlaneName(revision);
+  return [`${svc}.${namespace}.svc`, `${svc}.${namespace}.svc.cluster.local`, 'localhost'];
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -78,7 +85,7 @@ export function registerControlPlaneCommand(program: Command): void {
         ...(mesh.workloadCertTtlMs !== undefined ? { issuer: { defaultTtlMs: mesh.workloadCertTtlMs } } : {}),
         clients, namespace: flags.namespace, trustDomain: flags.trustDomain, logger: logger.child({ component: 'ca' }),
         port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
-        tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
+        tls: flags.caTls ? { dnsNames: caServingNames(flags.revision, flags.namespace), ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
       });
       attached.ca = ca;

@@ -76,3 +76,20 @@ describe('rendered manifests vs the weft binary', () => {
     expect(parse(['controlplane', '--no-such-flag']).unknown).toEqual(['--no-such-flag']);
   });
 });
+
+describe('the CA serving certificate names what proxies dial', () => {
+  it.each(cases)('%s: the rendered caAddress host is among the control plane CA names', async (name) => {
+    const { caServingNames } = await import('../../../src/cmd/controlplane.js');
+    const input = YAML.parse(fs.readFileSync(path.join(dir, name, 'input.yaml'), 'utf8')) as { meshConfig: MeshConfig; context: RenderContext };
+    const objs = renderControlPlane(input.meshConfig, input.context) as Array<{ kind: string; data?: Record<string, string>; spec?: { template?: { spec?: { containers?: Container[] } } } }>;
+    const cps = weftContainers(objs).filter((x) => (x.c.args ?? [])[0] === 'controlplane');
+    const injection = objs.filter((o) => o.kind === 'ConfigMap').flatMap((o) => Object.values(o.data ?? {})).map((t) => /"caAddress":"([^"]+)"/.exec(t)?.[1]).filter((x): x is string => !!x);
+    expect(injection.length).toBeGreaterThan(0);
+    const names = cps.flatMap(({ c }) => {
+      const rev = (c.args ?? []).find((a) => a.startsWith('--revision='))?.slice('--revision='.length) ?? 'default';
+      const ns = input.meshConfig.spec.namespace ?? 'weft-system';
+      return caServingNames(rev, ns);
+    });
+    for (const addr of injection) expect(names).toContain(addr.replace(/:\d+$/, ''));
+  });
+});
