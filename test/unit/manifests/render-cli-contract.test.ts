@@ -93,3 +93,15 @@ describe('the CA serving certificate names what proxies dial', () => {
     for (const addr of injection) expect(names).toContain(addr.replace(/:\d+$/, ''));
   });
 });
+
+describe('the install manifests vs the weft binary', () => {
+  it('the operator Deployment in manifests/ runs a known command with known flags', () => {
+    const docs = YAML.parseAllDocuments(fs.readFileSync(path.join(repoRoot, 'manifests/weft.yaml'), 'utf8')).map((d) => d.toJS() as unknown);
+    const containers = weftContainers(docs);
+    expect(containers.map((x) => x.owner)).toContain('weft-operator');
+    for (const { owner, c } of containers) {
+      const r = parse(c.args ?? []);
+      expect({ owner, command: r.command, unknown: r.unknown }).toEqual({ owner, command: 'operator', unknown: [] });
+    }
+  });
+});
