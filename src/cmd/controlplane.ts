@@ -6,7 +6,7 @@ import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { startControlPlane } from '../xds/controlplane.js';
 import { runCaService } from '../ca/service.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
-import { errorMessage } from '../errors/errors.js';
+import { WeftError, errorMessage } from '../errors/errors.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
@@ -23,6 +23,7 @@ interface ControlPlaneFlags {
   caTls: boolean;
   bundleSyncSeconds: string;
   bundleNamespaceSelector?: string;
+  rotationTickSeconds: string;
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -30,6 +31,13 @@ export function caServingIps(host: string): string[] {
   const ips = ['127.0.0.1'];
   if (isIP(host) && host !== '0.0.0.0' && host !== '::' && !ips.includes(host)) ips.push(host);
   return ips;
+}
+
+/** --rotation-tick-seconds as milliseconds: a positive number of seconds. */
+export function rotationTickMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new WeftError('WEFT_E_INVALID_INPUT', `--rotation-tick-seconds must be a positive number of seconds, got '${v}'`);
+  return Math.round(n * 1000);
 }
 
 export function registerControlPlaneCommand(program: Command): void {
@@ -46,8 +54,10 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
+    .option('--rotation-tick-seconds <n>', 'how often the root rotation driver checks the CA Secret and the proxies\' ROOTCA ACKs', '2')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
+      const tickMs = rotationTickMs(flags.rotationTickSeconds);
       const common = commonFromEnv(process.env, flags);
       const logger = createRootLogger('weft-controlplane', { level: common.logLevel });
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
@@ -60,6 +70,9 @@ export function registerControlPlaneCommand(program: Command): void {
         port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
         tls: flags.caTls ? { dnsNames: [`weft-controlplane.${flags.namespace}.svc`, 'localhost'], ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
+        // The trust bundle goes to proxies over SDS (ROOTCA); root rotation reads their ACKs.
+        onTrustBundle: (pems) => cp.setTrustBundle(pems),
+        rotation: { proxies: cp, tickMs },
       });
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every
       // injection-enabled namespace soon after it is labeled (the CA's own recheck is hourly).
