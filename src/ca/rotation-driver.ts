@@ -238,6 +238,29 @@ export class RotationDriver {
     this.applied ??= `idle:${root}:`;
   }
 
+  /**
+   * At start-up: when the Secret records a rotation in progress, serve that stage's material
+   * and resolve true. Anything else (idle, plugged-in, unusable state) is left to the ticks.
+   */
+  async resume(): Promise<boolean> {
+    const now = this.clock();
+    if (await this.read(this.pluggedName)) return false;
+    const secret = await this.read(this.secretName);
+    if (!secret) return false;
+    const main = await caFromSecret(secret as SecretLike, now);
+    const nextSecret = nextCaSecret(secret);
+    const next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
+    const d = decide({
+      source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot: fingerprint(main.issuingRoot.toString('pem')),
+      ...(next ? { nextRoot: fingerprint(next.issuingRoot.toString('pem')) } : {}), proxies: observeProxies(this.opts.proxies.rootCaSync()), now,
+    });
+    const state = d.kind === 'steady' ? d.state : d.kind === 'advance' ? d.from : undefined;
+    if (!state || state.stage === 'idle') return false;
+    this.opts.logger.info({ stage: state.stage, currentRoot: state.currentRoot.slice(0, 16), nextRoot: state.nextRoot?.slice(0, 16) }, 'resuming the root rotation recorded in the CA Secret');
+    await this.serve(state, main, next);
+    return true;
+  }
+
   start(tickMs: number): void {
     if (this.timer) return;
     this.timer = setInterval(() => void this.tick(), tickMs);

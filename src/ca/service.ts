@@ -62,15 +62,10 @@ export async function runCaService(opts: CaServiceOptions): Promise<CaService> {
     opts.tls ? issueServingCertificate(m, { now: clock(), dnsNames: opts.tls.dnsNames, ipAddresses: opts.tls.ipAddresses ?? [] }) : undefined;
   const first = await issueServing(material);
   const credentials = first ? new ReloadableServingCredentials(first) : undefined;
-  const server = await startCaServer({ issuer, authenticator, port: opts.port, host: opts.host ?? '127.0.0.1', logger: log, clock, ...(credentials ? { credentials: credentials.credentials } : {}) });
-
   const publish = async (): Promise<void> => {
     const namespaces = new Set([opts.namespace, ...((await opts.bundleNamespaces?.()) ?? [])]);
     for (const ns of namespaces) await publishTrustBundle(opts.clients, ns, issuer.trustBundle());
   };
-  opts.onTrustBundle?.(orderBundle(material));
-  await publish();
-
   const applyMaterial = async (next: CaMaterial): Promise<void> => {
     const before = issuer.currentMaterial;
     issuer.use(next);
@@ -90,6 +85,14 @@ export async function runCaService(opts: CaServiceOptions): Promise<CaService> {
     })
     : undefined;
   rotation?.servingIdle(fingerprint(material.issuingRoot.toString('pem')));
+  // A restart mid-rotation serves the stage the Secret records before anything else is
+  // served: never the main keys' bundle alone, which would undo a stage proxies already hold.
+  const resumed = (await rotation?.resume()) ?? false;
+  if (!resumed) {
+    opts.onTrustBundle?.(orderBundle(material));
+    await publish();
+  }
+  const server = await startCaServer({ issuer, authenticator, port: opts.port, host: opts.host ?? '127.0.0.1', logger: log, clock, ...(credentials ? { credentials: credentials.credentials } : {}) });
 
   const recheck = async (): Promise<boolean> => {
     // During a root rotation the driver decides what is served.
