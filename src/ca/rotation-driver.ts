@@ -192,7 +192,7 @@ export interface RotationDriverOptions {
   pluggedSecretName?: string;
 }
 
-export type TickOutcome = Decision['kind'] | 'no-secret' | 'conflict' | 'applied';
+export type TickOutcome = Decision['kind'] | 'no-secret' | 'conflict' | 'applied' | 'error';
 
 function httpCode(e: unknown): number | undefined {
   const c = (e as { code?: unknown; statusCode?: unknown } | null)?.code ?? (e as { statusCode?: unknown } | null)?.statusCode;
@@ -280,7 +280,7 @@ export class RotationDriver {
       .catch((e: unknown): TickOutcome => {
         this.lastError = isWeftError(e) ? e : new WeftError('WEFT_E_UNAVAILABLE', errorMessage(e));
         this.opts.logger.warn({ err: this.lastError.message }, 'root rotation tick failed; retrying next tick');
-        return 'invalid';
+        return 'error';
       })
       .finally(() => (this.running = undefined));
     return this.running;
@@ -345,6 +345,7 @@ export class RotationDriver {
     const mainRoot = fingerprint(main.issuingRoot.toString('pem'));
     const nextRoot = next ? fingerprint(next.issuingRoot.toString('pem')) : undefined;
     const d = decide({ source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot, ...(nextRoot ? { nextRoot } : {}), proxies, now });
+    if (d.kind !== 'invalid') this.lastError = undefined;
     switch (d.kind) {
       case 'invalid':
         return this.invalid(d.error);
@@ -353,7 +354,6 @@ export class RotationDriver {
         return (await this.replace(this.withStatus(secret, d.status))) ? 'refuse' : 'conflict';
       }
       case 'steady': {
-        this.lastError = undefined;
         // After a restart mid-rotation (or a failed apply) serve the stage the Secret records.
         if (this.applied !== stageKey(d.state)) {
           await this.serve(d.state, main, next);
