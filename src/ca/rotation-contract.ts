@@ -92,7 +92,7 @@ function optionalString(o: Record<string, unknown>, key: string): string | undef
   return v;
 }
 
-/** Checks a status (parsed or about to be written) against the contract; returns it unchanged. */
+/** Checks a status (parsed or about to be written) against the contract; returns a copy in contract field order. */
 export function validateRotationStatus(value: unknown): RotationStatus {
   if (!isRecord(value)) throw bad('must be a JSON object');
   const stage = value['stage'];

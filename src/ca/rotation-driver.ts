@@ -243,22 +243,29 @@ export class RotationDriver {
    * and resolve true. Anything else (idle, plugged-in, unusable state) is left to the ticks.
    */
   async resume(): Promise<boolean> {
-    const now = this.clock();
     if (await this.read(this.pluggedName)) return false;
-    const secret = await this.read(this.secretName);
-    if (!secret) return false;
-    const main = await caFromSecret(secret as SecretLike, now);
-    const nextSecret = nextCaSecret(secret);
-    const next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
-    const d = decide({
-      source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot: fingerprint(main.issuingRoot.toString('pem')),
-      ...(next ? { nextRoot: fingerprint(next.issuingRoot.toString('pem')) } : {}), proxies: observeProxies(this.opts.proxies.rootCaSync()), now,
-    });
+    const view = await this.readSelfSigned(this.clock());
+    if (!view) return false;
+    const d = decide(view.input);
     const state = d.kind === 'steady' ? d.state : d.kind === 'advance' ? d.from : undefined;
     if (!state || state.stage === 'idle') return false;
     this.opts.logger.info({ stage: state.stage, currentRoot: state.currentRoot.slice(0, 16), nextRoot: state.nextRoot?.slice(0, 16) }, 'resuming the root rotation recorded in the CA Secret');
-    await this.serve(state, main, next);
+    await this.serve(state, view.main, view.next);
     return true;
+  }
+
+  /** weft-ca-secret with its main and next-* material, and the decision input for it. */
+  private async readSelfSigned(now: Date): Promise<{ secret: V1Secret; main: CaMaterial; next: CaMaterial | undefined; input: DecisionInput } | undefined> {
+    const secret = await this.read(this.secretName);
+    if (!secret) return undefined; // the CA service creates it
+    const main = await caFromSecret(secret as SecretLike, now);
+    const nextSecret = nextCaSecret(secret);
+    const next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
+    const input: DecisionInput = {
+      source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot: fingerprint(main.issuingRoot.toString('pem')),
+      ...(next ? { nextRoot: fingerprint(next.issuingRoot.toString('pem')) } : {}), proxies: observeProxies(this.opts.proxies.rootCaSync()), now,
+    };
+    return { secret, main, next, input };
   }
 
   start(tickMs: number): void {
@@ -326,9 +333,10 @@ export class RotationDriver {
     if (plugged) {
       // cacerts wins (see store.ts): a request on either Secret gets the same answer.
       let outcome: TickOutcome = 'steady';
+      const mainRoot = await this.mainRoot(plugged);
       for (const s of [plugged, await this.read(this.secretName)]) {
         if (!s) continue;
-        const d = decide({ source: 'plugged-in', annotations: s.metadata?.annotations ?? {}, mainRoot: await this.mainRoot(plugged), proxies, now });
+        const d = decide({ source: 'plugged-in', annotations: s.metadata?.annotations ?? {}, mainRoot, proxies, now });
         if (d.kind === 'invalid') return this.invalid(d.error);
         if (d.kind !== 'refuse') continue;
         log.warn({ secret: s.metadata?.name, request: d.status.request }, PLUGGED_CA_ROTATION_MESSAGE);
@@ -337,14 +345,10 @@ export class RotationDriver {
       return outcome;
     }
 
-    const secret = await this.read(this.secretName);
-    if (!secret) return 'no-secret'; // the CA service creates it
-    const main = await caFromSecret(secret as SecretLike, now);
-    const nextSecret = nextCaSecret(secret);
-    const next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
-    const mainRoot = fingerprint(main.issuingRoot.toString('pem'));
-    const nextRoot = next ? fingerprint(next.issuingRoot.toString('pem')) : undefined;
-    const d = decide({ source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot, ...(nextRoot ? { nextRoot } : {}), proxies, now });
+    const view = await this.readSelfSigned(now);
+    if (!view) return 'no-secret';
+    const { secret, main, next } = view;
+    const d = decide(view.input);
     if (d.kind !== 'invalid') this.lastError = undefined;
     switch (d.kind) {
       case 'invalid':
@@ -365,7 +369,7 @@ export class RotationDriver {
       case 'start': {
         const incoming = await createSelfSignedCa({ now, trustDomain: this.opts.trustDomain, ...this.opts.selfSigned });
         const state = startRotation(d.state, fingerprint(incoming.issuingRoot.toString('pem')), now.getTime());
-        const status = statusFor(state, { request: d.request, proxies: allBehind(proxies), now });
+        const status = statusFor(state, { request: d.request, proxies: allBehind(view.input.proxies), now });
         const nextData = (await caToSecret(incoming, this.secretName, this.opts.namespace)).data ?? {};
         const data = { ...secret.data };
         for (const [k, main] of Object.entries(CA_SECRET_KEYS)) {
