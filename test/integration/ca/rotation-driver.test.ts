@@ -18,7 +18,8 @@ import {
   type RotationStatus,
 } from '../../../src/ca/rotation-contract.js';
 import { runCaService, type CaService } from '../../../src/ca/service.js';
-import { AdsClient, TYPE_URLS, type AdsClientStream } from '../../../src/envoy/index.js';
+import { AdsClient, TYPE_URLS, decodeAny, type AdsClientStream, type DiscoveryResponse } from '../../../src/envoy/index.js';
+import { rootCaBundle } from '../../../src/envoy/root-ca.js';
 import { pemFingerprint, verifyChain } from '../../../src/identity/chain.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import type { ListenerShape } from '../../../src/proxy/config/envoy-shapes.js';
@@ -71,15 +72,23 @@ async function requestRotation(ns: TestNamespace, token: string, name = 'weft-ca
   throw new Error('could not set the request annotation');
 }
 
-/** A proxy that subscribes to ROOTCA and never ACKs anything. */
+/**
+ * A raw ADS client that subscribes to ROOTCA and ACKs only the bundles `ack` accepts (by
+ * default none). It records every bundle it is sent, as root fingerprints in order.
+ */
 class SilentProxy {
   private readonly client: AdsClient;
   private readonly stream: AdsClientStream;
-  constructor(address: string, readonly nodeId: string) {
+  readonly bundles: string[][] = [];
+  constructor(address: string, readonly nodeId: string, ack: (roots: string[]) => boolean = () => false) {
     this.client = new AdsClient(address, grpc.credentials.createInsecure());
     this.stream = this.client.StreamAggregatedResources();
     this.stream.on('error', () => undefined);
-    this.stream.on('data', () => undefined);
+    this.stream.on('data', (r: DiscoveryResponse) => {
+      const roots = r.resources.flatMap((a) => rootCaBundle(decodeAny(a)).map(pemFingerprint));
+      this.bundles.push(roots);
+      if (roots.length > 0 && ack(roots)) this.stream.write({ type_url: r.type_url, version_info: r.version_info, response_nonce: r.nonce, resource_names: ['ROOTCA'] });
+    });
     this.stream.write({ node: { id: nodeId, cluster: 'test' }, type_url: TYPE_URLS.secret, resource_names: ['ROOTCA'] });
   }
   close(): void {
@@ -298,6 +307,45 @@ describe('root rotation driven by the control plane (real API server, real proxi
     const done = await waitFor('rotation 2 complete', async () => {
       const s = await rotationStatus(ns);
       return s?.stage === 'idle' && s.completed === 2 ? s : undefined;
+    }, 60_000, 100);
+    expect(ids.every((w) => w.agent.current()!.rootFingerprint === done.currentRoot)).toBe(true);
+  }, 150_000);
+
+  it('restarting in switch-issuer keeps serving that stage: the issuer stays new and ROOTCA never falls back to the old root alone', async () => {
+    const before = await rotationStatus(ns);
+    const oldRoot = before!.currentRoot;
+    // ACKs bundles led by the current root (idle, add-root), never the switched one.
+    const holder = new SilentProxy(cp.address, `sidecar~127.0.0.8~holder-pod.${ns.name}~${ns.name}.svc.cluster.local`, (roots) => roots[0] === oldRoot);
+    try {
+      await requestRotation(ns, 'rotate-switch');
+      const held = await waitFor('held in switch-issuer', async () => {
+        const s = await rotationStatus(ns);
+        return s?.stage === 'switch-issuer' && s.request === 'rotate-switch' && s.proxies.total === 3 && s.proxies.current === 2 ? s : undefined;
+      }, 30_000, 100);
+      expect(held.proxies.lagging).toEqual([holder.nodeId]);
+      const newRoot = held.nextRoot!;
+      const versionBefore = cp.rootCaSync().version;
+      const seen = holder.bundles.length;
+
+      await ca.close();
+      ca = await startCa(caPort);
+      expect(fingerprint(ca.issuer.currentMaterial.issuingRoot.toString('pem'))).toBe(newRoot);
+      expect(ca.trustBundle().map(pemFingerprint).sort()).toEqual([oldRoot, newRoot].sort());
+      expect(cp.rootCaSync().version).toBe(versionBefore);
+      await new Promise((r) => setTimeout(r, 2 * TICK_MS));
+      expect((await rotationStatus(ns))?.stage).toBe('switch-issuer');
+      // Nothing new was pushed to the proxies by the restart, least of all the old root alone.
+      expect(holder.bundles.slice(seen)).toEqual([]);
+      for (const w of ids) expect(w.agent.current()!.rootFingerprint).toBe(newRoot);
+      // A workload renewing now still gets a certificate under the new root.
+      await ids[1]!.agent.renewNow();
+      expect(ids[1]!.agent.current()!.rootFingerprint).toBe(newRoot);
+    } finally {
+      holder.close();
+    }
+    const done = await waitFor('switch rotation complete', async () => {
+      const s = await rotationStatus(ns);
+      return s?.stage === 'idle' && s.request === 'rotate-switch' && s.completed === before!.completed + 1 ? s : undefined;
     }, 60_000, 100);
     expect(ids.every((w) => w.agent.current()!.rootFingerprint === done.currentRoot)).toBe(true);
   }, 150_000);
