@@ -151,11 +151,7 @@ export class XdsClient {
     try {
       built = this.build(r);
     } catch (e) {
-      const details = (e as { details?: Record<string, unknown> }).details;
-      const message = `${errorMessage(e)}${details ? ` ${JSON.stringify(details)}` : ''}`;
-      this.lastNack.set(r.type_url, { version: r.version_info, message });
-      this.opts.logger.warn({ typeUrl: r.type_url, version: r.version_info, error: message }, 'xds config rejected (NACK)');
-      this.send(r.type_url, st, message);
+      this.nack(r, st, e);
       return;
     }
     st.version = r.version_info;
