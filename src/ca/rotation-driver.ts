@@ -43,7 +43,8 @@ import { advanceRotation, initialRotationState, materialForStage, planFor, start
 export interface RootCaView {
   rootCaSync(): {
     version: string | undefined;
-    proxies: ReadonlyArray<{ nodeId: string; subscribed: boolean; ackedVersion?: string }>;
+    /** flavour: sidecar, gateway or proxyless (see src/xds/registry/node.ts). */
+    proxies: ReadonlyArray<{ nodeId: string; flavour: string; subscribed: boolean; ackedVersion?: string }>;
   };
 }
 
@@ -56,10 +57,16 @@ export interface ProxyObservation {
   nodes: string[];
 }
 
-/** A proxy is current when it ACKed the ROOTCA version served now. Pure. */
+/**
+ * A proxy is current when it ACKed the ROOTCA version served now. Weft's proxies (sidecar,
+ * gateway) always count: one that does not subscribe is behind. A proxyless gRPC client
+ * counts only if it subscribed to ROOTCA; otherwise it has no trust bundle Weft could
+ * change and would hold every rotation forever. Pure.
+ */
 export function observeProxies(sync: ReturnType<RootCaView['rootCaSync']>): ProxyObservation {
   const ids = new Map<string, boolean>();
   for (const p of sync.proxies) {
+    if (p.flavour === 'proxyless' && !p.subscribed) continue;
     const ok = sync.version !== undefined && p.subscribed && p.ackedVersion === sync.version;
     // A node with several streams is current only if every stream is.
     ids.set(p.nodeId, (ids.get(p.nodeId) ?? true) && ok);

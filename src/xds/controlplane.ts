@@ -106,7 +106,7 @@ export interface ControlPlaneStatus {
 export interface RootCaSync {
   /** The version (content hash) of the ROOTCA now served; undefined before setTrustBundle. */
   version: string | undefined;
-  proxies: Array<{ nodeId: string; subscribed: boolean; ackedVersion?: string }>;
+  proxies: Array<{ nodeId: string; flavour: string; subscribed: boolean; ackedVersion?: string }>;
 }
 
 export interface ControlPlane {
@@ -290,7 +290,8 @@ class ControlPlaneImpl implements ControlPlane {
       version: this.rootCaVersion,
       proxies: this.ads.status().map((s) => {
         const t = s.types.find((x) => x.typeUrl === TYPE_URLS.secret);
-        return { nodeId: s.nodeId, subscribed: t !== undefined, ...(t?.ackedVersion !== undefined ? { ackedVersion: t.ackedVersion } : {}) };
+        const flavour = this.nodes.get(s.nodeId)?.info.flavour ?? nodeInfo(s.node).flavour;
+        return { nodeId: s.nodeId, flavour, subscribed: t !== undefined, ...(t?.ackedVersion !== undefined ? { ackedVersion: t.ackedVersion } : {}) };
       }),
     };
   }

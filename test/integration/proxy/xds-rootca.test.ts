@@ -30,7 +30,7 @@ describe('ROOTCA over ADS (real control plane, real xDS client)', () => {
   let gate: { resolve: () => void; reject: (e: Error) => void } | undefined;
   let configs = 0;
 
-  const sync = (id: string): { ackedVersion?: string; subscribed: boolean } | undefined => cp.rootCaSync().proxies.find((p) => p.nodeId === id);
+  const sync = (id: string): { ackedVersion?: string; subscribed: boolean; flavour: string } | undefined => cp.rootCaSync().proxies.find((p) => p.nodeId === id);
 
   beforeAll(async () => {
     a = await createSelfSignedCa({ now: new Date(), trustDomain: 'cluster.local' });
@@ -71,7 +71,7 @@ describe('ROOTCA over ADS (real control plane, real xDS client)', () => {
   });
 
   it('leaves a proxy that does not subscribe alone', () => {
-    expect(sync(PLAIN)).toEqual({ nodeId: PLAIN, subscribed: false });
+    expect(sync(PLAIN)).toEqual({ nodeId: PLAIN, flavour: 'sidecar', subscribed: false });
     expect(clients[1]!.lastNack.size).toBe(0);
   });
 

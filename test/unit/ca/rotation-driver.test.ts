@@ -31,18 +31,20 @@ describe('observeProxies', () => {
     const o = observeProxies({
       version: 'v2',
       proxies: [
-        { nodeId: 'p1', subscribed: true, ackedVersion: 'v2' },
-        { nodeId: 'p2', subscribed: true, ackedVersion: 'v1' },
-        { nodeId: 'p3', subscribed: false },
-        { nodeId: 'p4', subscribed: true, ackedVersion: 'v2' },
-        { nodeId: 'p4', subscribed: true }, // a second stream of the same node, not ACKed yet
+        { nodeId: 'p1', flavour: 'sidecar', subscribed: true, ackedVersion: 'v2' },
+        { nodeId: 'p2', flavour: 'sidecar', subscribed: true, ackedVersion: 'v1' },
+        { nodeId: 'p3', flavour: 'gateway', subscribed: false }, // a Weft proxy that does not subscribe is behind
+        { nodeId: 'p4', flavour: 'sidecar', subscribed: true, ackedVersion: 'v2' },
+        { nodeId: 'p4', flavour: 'sidecar', subscribed: true }, // a second stream of the same node, not ACKed yet
+        { nodeId: 'g1', flavour: 'proxyless', subscribed: false }, // proxyless gRPC without ROOTCA: not counted
+        { nodeId: 'g2', flavour: 'proxyless', subscribed: true, ackedVersion: 'v2' }, // proxyless that opted in: counted
       ],
     });
-    expect(o).toEqual({ total: 4, current: 1, lagging: ['p2', 'p3', 'p4'], nodes: ['p1', 'p2', 'p3', 'p4'] });
+    expect(o).toEqual({ total: 5, current: 2, lagging: ['p2', 'p3', 'p4'], nodes: ['g2', 'p1', 'p2', 'p3', 'p4'] });
   });
 
   it('counts nobody as current before any ROOTCA is served', () => {
-    expect(observeProxies({ version: undefined, proxies: [{ nodeId: 'p1', subscribed: true }] }).current).toBe(0);
+    expect(observeProxies({ version: undefined, proxies: [{ nodeId: 'p1', flavour: 'sidecar', subscribed: true }] }).current).toBe(0);
   });
 });
 
