@@ -267,7 +267,12 @@ export class RotationDriver {
     if (!secret) return undefined; // the CA service creates it
     const main = await caFromSecret(secret as SecretLike, now);
     const nextSecret = nextCaSecret(secret);
-    const next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
+    let next: CaMaterial | undefined;
+    try {
+      next = nextSecret ? await caFromSecret(nextSecret, now) : undefined;
+    } catch (e) {
+      throw new WeftError('WEFT_E_INVALID_CONFIG', `${this.secretName}: the incoming CA in the next-* keys is unusable: ${errorMessage(e)}`, { secret: `${this.opts.namespace}/${this.secretName}` }, { cause: e });
+    }
     const input: DecisionInput = {
       source: main.source, annotations: secret.metadata?.annotations ?? {}, mainRoot: fingerprint(main.issuingRoot.toString('pem')),
       ...(next ? { nextRoot: fingerprint(next.issuingRoot.toString('pem')) } : {}), proxies: observeProxies(this.opts.proxies.rootCaSync()), now,
@@ -292,7 +297,9 @@ export class RotationDriver {
   tick(): Promise<TickOutcome> {
     this.running ??= this.tickOnce()
       .catch((e: unknown): TickOutcome => {
-        this.lastError = isWeftError(e) ? e : new WeftError('WEFT_E_UNAVAILABLE', errorMessage(e));
+        const err = isWeftError(e) ? e : new WeftError('WEFT_E_UNAVAILABLE', errorMessage(e));
+        if (err.code === 'WEFT_E_INVALID_CONFIG') return this.invalid(err);
+        this.lastError = err;
         this.opts.logger.warn({ err: this.lastError.message }, 'root rotation tick failed; retrying next tick');
         return 'error';
       })
@@ -408,8 +415,10 @@ export class RotationDriver {
   }
 
   private invalid(error: WeftError): TickOutcome {
+    const repeat = this.lastError?.message === error.message;
     this.lastError = error;
-    this.opts.logger.error({ err: error.message, code: error.code, ...error.details }, 'root rotation state is unusable; the driver does nothing until it is fixed');
+    // Once per distinct problem, not every tick.
+    if (!repeat) this.opts.logger.error({ err: error.message, code: error.code, ...error.details }, 'root rotation state is unusable; the driver does nothing until it is fixed');
     return 'invalid';
   }
 

@@ -383,4 +383,29 @@ describe('root rotation driven by the control plane (real API server, real proxi
     expect(Object.keys(after.data!).some((k) => k.startsWith('next-'))).toBe(false);
     expect(ca.trustBundle().length).toBe(1);
   }, 30_000);
+
+  it('refuses unusable next-* material with a clear error and writes nothing', async () => {
+    const incoming = await createSelfSignedCa({ now: new Date(), trustDomain: 'cluster.local' });
+    const s = await ns.clients.core.readNamespacedSecret({ name: 'weft-ca-secret', namespace: ns.name });
+    const current = await caFromSecret(s as SecretLike, new Date());
+    const nextData = (await caToSecret(incoming, 'x', ns.name)).data!;
+    const state = JSON.stringify({
+      stage: 'add-root', currentRoot: fp(current), nextRoot: fp(incoming), stageSince: new Date().toISOString(), completed: 9,
+      request: 'rotate-4', proxies: { total: 0, current: 0, lagging: [] }, updatedAt: new Date().toISOString(),
+    });
+    s.metadata = { ...s.metadata, annotations: { ...s.metadata?.annotations, [ROTATION_STATE_ANNOTATION]: state, [ROTATION_REQUEST_ANNOTATION]: 'rotate-4' } };
+    s.data = {
+      ...s.data,
+      [NEXT_CA_SECRET_KEYS.caCert]: nextData[CA_SECRET_KEYS.caCert]!,
+      [NEXT_CA_SECRET_KEYS.caKey]: Buffer.from('not a key').toString('base64'),
+      [NEXT_CA_SECRET_KEYS.rootCert]: nextData[CA_SECRET_KEYS.rootCert]!,
+    };
+    const written = await ns.clients.core.replaceNamespacedSecret({ name: 'weft-ca-secret', namespace: ns.name, body: s });
+    await waitFor('driver saw the bad next-* keys', async () => (ca.rotation?.lastError?.message.includes('the incoming CA in the next-* keys is unusable') ? true : undefined), 10_000, 100);
+    expect(ca.rotation!.lastError!.message).toContain('ca-key.pem is not a readable PEM private key');
+    await new Promise((r) => setTimeout(r, 2 * TICK_MS));
+    const after = await ns.clients.core.readNamespacedSecret({ name: 'weft-ca-secret', namespace: ns.name });
+    expect(after.metadata?.resourceVersion).toBe(written.metadata?.resourceVersion);
+    expect(ca.trustBundle().length).toBe(1);
+  }, 30_000);
 });
