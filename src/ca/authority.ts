@@ -180,7 +180,8 @@ export async function caToSecret(m: CaMaterial, name: string, namespace: string)
   };
 }
 
-function orderBundle(m: CaMaterial): string[] {
+/** The trust bundle with the issuing root first (ROOTCA and root-cert.pem order). */
+export function orderBundle(m: CaMaterial): string[] {
   const issuing = fingerprint(m.issuingRoot.toString('pem'));
   const first = m.trustBundle.filter((p) => fingerprint(p) === issuing);
   return [...first, ...m.trustBundle.filter((p) => fingerprint(p) !== issuing)];

@@ -152,3 +152,49 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
 export function caServerCredentials(serving: { keyPem: string; certChainPem: string }): grpc.ServerCredentials {
   return grpc.ServerCredentials.createSsl(null, [{ private_key: Buffer.from(serving.keyPem), cert_chain: Buffer.from(serving.certChainPem) }], false);
 }
+
+/**
+ * Serving credentials whose certificate can be replaced while the server runs (a root
+ * rotation re-issues the CA's own certificate under the new intermediate). New handshakes
+ * use the latest certificate; established connections keep theirs.
+ */
+export class ReloadableServingCredentials implements grpc.experimental.CertificateProvider {
+  private latest: grpc.experimental.IdentityCertificateUpdate;
+  private readonly listeners = new Set<grpc.experimental.IdentityCertificateUpdateListener>();
+  readonly credentials: grpc.ServerCredentials;
+
+  constructor(serving: { keyPem: string; certChainPem: string }) {
+    this.latest = ReloadableServingCredentials.update(serving);
+    // grpc-js passes its first argument on as the identity provider (the parameter names are swapped).
+    this.credentials = grpc.experimental.createCertificateProviderServerCredentials(this, null, false);
+  }
+
+  private static update(s: { keyPem: string; certChainPem: string }): grpc.experimental.IdentityCertificateUpdate {
+    return { certificate: Buffer.from(s.certChainPem), privateKey: Buffer.from(s.keyPem) };
+  }
+
+  set(serving: { keyPem: string; certChainPem: string }): void {
+    this.latest = ReloadableServingCredentials.update(serving);
+    for (const l of this.listeners) l(this.latest);
+  }
+
+  addIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.add(listener);
+    // Later than the registration: grpc-js adds its own watcher only after this returns.
+    setImmediate(() => {
+      if (this.listeners.has(listener)) listener(this.latest);
+    });
+  }
+
+  removeIdentityCertificateListener(listener: grpc.experimental.IdentityCertificateUpdateListener): void {
+    this.listeners.delete(listener);
+  }
+
+  addCaCertificateListener(): void {
+    // No client certificates: callers authenticate with tokens.
+  }
+
+  removeCaCertificateListener(): void {
+    // See addCaCertificateListener.
+  }
+}

@@ -89,7 +89,10 @@ async function renewStoredIntermediate(clients: Pick<KubeClients, 'core'>, opts:
   const name = secret.metadata?.name ?? SELF_SIGNED_CA_SECRET;
   const renewed = await renewIntermediate(material, { now: opts.now, trustDomain: opts.trustDomain, ...opts.selfSigned });
   const body = await caToSecret(renewed, name, opts.namespace);
-  body.metadata = { ...body.metadata, resourceVersion: (secret.metadata as { resourceVersion?: string } | undefined)?.resourceVersion };
+  // Keep what others keep on the Secret (rotation annotations, a rotation's next-* keys).
+  const annotations = (secret.metadata as { annotations?: Record<string, string> } | undefined)?.annotations;
+  body.metadata = { ...body.metadata, ...(annotations ? { annotations } : {}), resourceVersion: (secret.metadata as { resourceVersion?: string } | undefined)?.resourceVersion };
+  body.data = { ...secret.data, ...body.data };
   try {
     await clients.core.replaceNamespacedSecret({ name, namespace: opts.namespace, body: body as never }); // SecretLike is V1Secret's shape
     opts.logger?.info({ secret: `${opts.namespace}/${name}`, notAfter: renewed.signingCert.notAfter.toISOString() }, 'renewed CA intermediate');

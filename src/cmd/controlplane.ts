@@ -31,6 +31,7 @@ interface ControlPlaneFlags {
   rejectionReportSeconds: string;
   revision: string;
   meshConfig?: string;
+  rotationTickSeconds: string;
 }
 
 /** DNS names proxies dial the CA by: the revision's control plane Service (as rendered), short and full. */
@@ -44,6 +45,13 @@ export function caServingIps(host: string): string[] {
   const ips = ['127.0.0.1'];
   if (isIP(host) && host !== '0.0.0.0' && host !== '::' && !ips.includes(host)) ips.push(host);
   return ips;
+}
+
+/** --rotation-tick-seconds as milliseconds: a positive number of seconds. */
+export function rotationTickMs(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new WeftError('WEFT_E_INVALID_INPUT', `--rotation-tick-seconds must be a positive number of seconds, got '${v}'`);
+  return Math.round(n * 1000);
 }
 
 export function registerControlPlaneCommand(program: Command): void {
@@ -63,8 +71,10 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
     .option('--rejection-report-seconds <n>', 'how often to report proxies\' config rejections (NACKs) as pod Events and the weft-xds-rejections ConfigMap; 0 = off', '5')
+    .option('--rotation-tick-seconds <n>', 'how often the root rotation driver checks the CA Secret and the proxies\' ROOTCA ACKs', '2')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
+      const tickMs = rotationTickMs(flags.rotationTickSeconds);
       const reportSeconds = Number(flags.rejectionReportSeconds);
       if (!Number.isFinite(reportSeconds) || reportSeconds < 0) throw invalidInput(`--rejection-report-seconds must be a number >= 0, got ${flags.rejectionReportSeconds}`);
       const mesh = flags.meshConfig ? parseMeshFile(await readFile(flags.meshConfig, 'utf8').catch((e: unknown) => {
@@ -87,6 +97,9 @@ export function registerControlPlaneCommand(program: Command): void {
         port: parsePort(flags.caPort, '--ca-port'), host: flags.host,
         tls: flags.caTls ? { dnsNames: caServingNames(flags.revision, flags.namespace), ipAddresses: caServingIps(flags.host) } : false,
         bundleNamespaces: () => listMeshNamespaces(clients, flags.bundleNamespaceSelector),
+        // The trust bundle goes to proxies over SDS (ROOTCA); root rotation reads their ACKs.
+        onTrustBundle: (pems) => cp.setTrustBundle(pems),
+        rotation: { proxies: cp, tickMs },
       });
       attached.ca = ca;
       // Injected pods mount the bundle ConfigMap from their own namespace: publish it to every

@@ -54,17 +54,32 @@ export function errorFromStatus(e: grpc.ServiceError): WeftError {
 }
 
 export class GrpcCaClient implements CaClient {
-  private readonly client: grpc.Client & {
+  private client: grpc.Client & {
     CreateCertificate(req: CertificateRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: grpc.requestCallback<CertificateResponse>): grpc.ClientUnaryCall;
   };
   private readonly deadlineMs: number;
 
   constructor(private readonly opts: GrpcCaClientOptions) {
-    const creds = opts.rootCertPem ? grpc.credentials.createSsl(Buffer.from(opts.rootCertPem)) : grpc.credentials.createInsecure();
+    this.client = GrpcCaClient.dial(opts, opts.rootCertPem);
+    this.deadlineMs = opts.deadlineMs ?? 10_000;
+  }
+
+  private static dial(opts: GrpcCaClientOptions, rootCertPem: string | undefined): GrpcCaClient['client'] {
+    const creds = rootCertPem ? grpc.credentials.createSsl(Buffer.from(rootCertPem)) : grpc.credentials.createInsecure();
     const channelOpts: grpc.ChannelOptions = { ...opts.channelOptions, ...(opts.serverName ? { 'grpc.ssl_target_name_override': opts.serverName } : {}) };
     const Ctor = caServiceDefinition().client;
-    this.client = new Ctor(opts.address, creds, channelOpts) as unknown as GrpcCaClient['client']; // proto-loader's generated client is untyped
-    this.deadlineMs = opts.deadlineMs ?? 10_000;
+    return new Ctor(opts.address, creds, channelOpts) as unknown as GrpcCaClient['client']; // proto-loader's generated client is untyped
+  }
+
+  /**
+   * Trusts new roots for the CA's serving certificate (root rotation): later calls use a
+   * fresh channel; calls in flight finish on the old one. A plaintext client stays plaintext.
+   */
+  setRoots(rootCertPem: string): void {
+    if (!this.opts.rootCertPem) return;
+    const old = this.client;
+    this.client = GrpcCaClient.dial(this.opts, rootCertPem);
+    old.close();
   }
 
   async createCertificate(csrPem: string, validitySeconds: number): Promise<CaCertificateResponse> {

@@ -45,6 +45,8 @@ export interface WorkloadCertificate {
   readonly renewAt: Date;
   /** What this proxy reports for root rotation (see identityStateHash). */
   readonly stateHash: string;
+  /** Fingerprint of the root the certificate chains to (lowercase hex). */
+  readonly rootFingerprint: string;
 }
 
 export interface BackoffOptions {
@@ -271,6 +273,7 @@ export class CertAgent extends EventEmitter<CertAgentEvents> {
       // Never in the past, even if the CA's clock and ours disagree.
       renewAt: new Date(Math.max(renewAt, now.getTime())),
       stateHash: identityStateHash([...bundleFps], v.rootFingerprint),
+      rootFingerprint: v.rootFingerprint,
     };
   }
 }

@@ -8,7 +8,7 @@ import { ROTATE_ROOT_ANNOTATION, type Condition, type RootRotationStatus } from 
 import { CA_SECRET_KEYS, PLUGGED_CA_SECRET, SELF_SIGNED_CA_SECRET } from '../ca/authority.js';
 import { expiringSoon, rotationDue } from '../ca/rotation.js';
 import {
-  ROTATION_REQUEST_ANNOTATION, ROTATION_STATE_ANNOTATION, parseRotationState, type RotationStateRecord,
+  ROTATION_REQUEST_ANNOTATION, ROTATION_STATE_ANNOTATION, parseRotationStatus, type RotationStatus,
 } from '../ca/rotation-contract.js';
 import { errorMessage } from '../errors/errors.js';
 import type { ConditionInput } from './status.js';
@@ -169,7 +169,7 @@ export function expiryCondition(input: Pick<CaAssessInput, 'facts' | 'namespace'
 /** The request to write on the Secret, if any: on demand first, else automatic. Pure. */
 export function rotationRequest(
   facts: CaSecretFacts | undefined,
-  state: RotationStateRecord | undefined,
+  state: RotationStatus | undefined,
   stateValid: boolean,
   rotateRootToken: string | undefined,
   nowMs: number,
@@ -187,7 +187,7 @@ export function rotationRequest(
 }
 
 /** Stuck: a stage other than idle unchanged for longer than the threshold while proxies lag. Pure. */
-export function rotationStuck(state: RotationStateRecord, nowMs: number, stuckAfterMs = DEFAULT_STUCK_AFTER_MS): boolean {
+export function rotationStuck(state: RotationStatus, nowMs: number, stuckAfterMs = DEFAULT_STUCK_AFTER_MS): boolean {
   if (state.stage === 'idle') return false;
   const lagging = state.proxies.lagging.length > 0 || state.proxies.current < state.proxies.total;
   return lagging && nowMs - Date.parse(state.stageSince) > stuckAfterMs;
@@ -222,11 +222,11 @@ export function assessCa(input: CaAssessInput): CaAssessment {
     };
   }
 
-  let state: RotationStateRecord | undefined;
+  let state: RotationStatus | undefined;
   let stateError: string | undefined;
   if (facts.stateText !== undefined) {
     try {
-      state = parseRotationState(facts.stateText);
+      state = parseRotationStatus(facts.stateText);
     } catch (e) {
       stateError = `cannot read annotation ${ROTATION_STATE_ANNOTATION} on Secret ${facts.namespace}/${facts.name}: ${errorMessage(e)}; the control plane's rotation driver writes it, so check its logs`;
     }

@@ -7,12 +7,12 @@ import { PROXY_PORTS } from '../api/sidecar.js';
 import { parseIptablesArgs } from '../api/injection.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
 import { errorMessage } from '../errors/errors.js';
-import { CertAgent, workloadCertMetricsText } from '../identity/cert-agent.js';
-import { GrpcCaClient, fileTokenSource } from '../identity/ca-client.js';
+import { workloadCertMetricsText } from '../identity/cert-agent.js';
+import { fileTokenSource } from '../identity/ca-client.js';
+import { startWorkloadIdentity, type WorkloadIdentity } from './workload-identity.js';
 import { bootstrapFromEnv, type ProxyBootstrap } from './bootstrap.js';
 import { Proxy } from './proxy.js';
 import { XdsClient } from './xds-client.js';
-import { TlsIdentity } from './tls.js';
 import { startAdminServer } from './admin.js';
 import { applyIptables, iptablesRules } from './iptables.js';
 
@@ -30,21 +30,21 @@ async function readOptional(file: string): Promise<string | undefined> {
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
 export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<RunningProxy> {
   const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }) });
-  let agent: CertAgent | undefined;
+  let wid: WorkloadIdentity | undefined;
   if (b.caAddress) {
     const rootCertPem = await readOptional(b.trustBundleFile);
-    const ca = new GrpcCaClient({ address: b.caAddress, token: fileTokenSource(b.caTokenFile), ...(rootCertPem ? { rootCertPem } : {}) });
-    agent = new CertAgent({ ca, namespace: b.namespace, serviceAccount: b.serviceAccount, trustDomain: b.trustDomain, logger });
-    const cert = await agent.start();
-    const material = (c: typeof cert): ConstructorParameters<typeof TlsIdentity>[0] =>
-      ({ certChainPem: c.certChainPem.join(''), keyPem: c.privateKeyPem, rootsPem: c.trustBundlePem.join('') });
-    const identity = new TlsIdentity(material(cert));
-    proxy.identity = identity;
-    agent.on('rotated', (c) => identity.update(material(c)));
+    wid = await startWorkloadIdentity({
+      caAddress: b.caAddress, token: fileTokenSource(b.caTokenFile), ...(rootCertPem ? { rootCertPem } : {}),
+      namespace: b.namespace, serviceAccount: b.serviceAccount, trustDomain: b.trustDomain, logger,
+    });
+    proxy.identity = wid.identity;
   }
+  const identity = wid;
   const xds = new XdsClient({
     address: b.xdsAddress, node: { id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy' }, logger: logger.child({ component: 'xds' }),
     onConfig: (cfg) => proxy.apply(cfg),
+    // The mesh trust bundle over SDS (ROOTCA) keeps the identity in step with root rotation.
+    ...(identity ? { onTrustBundle: (pems: string[], superseded: () => boolean) => identity.applyTrustBundle(pems, superseded) } : {}),
   });
   xds.start();
   let draining: Promise<void> | undefined;
@@ -53,7 +53,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
       logger.info({ drainMs: b.drainMs }, 'draining');
       await proxy.drain(b.drainMs);
       xds.close();
-      agent?.stop();
+      wid?.stop();
       admin.close();
       health.close();
       await proxy.close();
@@ -62,8 +62,8 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
   };
   const adminDeps = {
     proxy, xds, logger, drain: () => void shutdown(),
-    certChainPem: () => agent?.current()?.certChainPem.join(''),
-    ...(agent ? { extraMetrics: () => workloadCertMetricsText(agent?.current(), Date.now()) } : {}),
+    certChainPem: () => wid?.agent.current()?.certChainPem.join(''),
+    ...(wid ? { extraMetrics: () => workloadCertMetricsText(wid?.agent.current(), Date.now()) } : {}),
     appProbes: b.appProbes,
   };
   const admin = await startAdminServer(adminDeps, b.ports.admin);

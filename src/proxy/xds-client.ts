@@ -3,9 +3,16 @@
 // all good -> apply and ACK; anything bad -> NACK with the error and keep the last good
 // config. Reconnects with full-jitter exponential backoff (0.5 s -> 30 s) and keeps
 // serving the last good config meanwhile.
+//
+// With onTrustBundle set it also subscribes to the SDS Secret ROOTCA (the mesh trust
+// bundle). That version is ACKed only after the callback resolves, i.e. once the proxy
+// trusts the bundle and holds a certificate issued under its first root; the control
+// plane's rotation driver reads exactly that from the ACK. A bundle that does not parse
+// is NACKed. A newer ROOTCA supersedes one still being applied (which is then never ACKed).
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors/errors.js';
+import { ROOT_CA_SECRET, rootCaBundle } from '../envoy/root-ca.js';
 import { AdsClient, decodeAny, TYPE_URLS, type AdsClientStream, type DiscoveryResponse, type EnvoyNode } from '../envoy/index.js';
 import { buildCluster, buildEndpoints, buildListener, buildRouteTable, edsNames, rdsNames } from './config/build.js';
 import type { ClusterLoadAssignmentShape, ClusterShape, ListenerShape, RouteConfigurationShape } from './config/envoy-shapes.js';
@@ -16,6 +23,11 @@ export interface XdsClientOptions {
   node: EnvoyNode;
   logger: Logger;
   onConfig: (cfg: ProxyConfig) => void | Promise<void>;
+  /**
+   * Subscribes to ROOTCA. Called with each new bundle (PEM, in order); `superseded()` turns
+   * true when a newer ROOTCA arrived. Resolve to ACK; reject to NACK with the error.
+   */
+  onTrustBundle?: (bundlePem: string[], superseded: () => boolean) => Promise<void>;
   credentials?: grpc.ChannelCredentials;
   rand?: () => number;
   backoff?: { initialMs: number; maxMs: number };
@@ -47,6 +59,9 @@ export class XdsClient {
   readonly rds: TypeState<RouteTable> = { version: '', nonce: '', names: [], built: new Map() };
   readonly cds: TypeState<Cluster> = { version: '', nonce: '', names: [], built: new Map() };
   readonly eds: TypeState<Endpoint[]> = { version: '', nonce: '', names: [], built: new Map() };
+  readonly sds: TypeState<string[]> = { version: '', nonce: '', names: [ROOT_CA_SECRET], built: new Map() };
+  private sdsSeq = 0;
+  private sdsBundleKey = '';
   /** Last NACK per type, for the admin config dump. */
   readonly lastNack = new Map<string, { version: string; message: string }>();
   connected = false;
@@ -74,6 +89,7 @@ export class XdsClient {
       case TYPE_URLS.route: return this.rds;
       case TYPE_URLS.cluster: return this.cds;
       case TYPE_URLS.endpoint: return this.eds;
+      case TYPE_URLS.secret: return this.opts.onTrustBundle ? this.sds : undefined;
       default: return undefined;
     }
   }
@@ -81,6 +97,9 @@ export class XdsClient {
   private connect(): void {
     if (this.closed || !this.client) return;
     this.sentNode = false;
+    // Nonces belong to a stream: a new stream starts without one (the server ignores unknown nonces as stale).
+    for (const st of [this.lds, this.rds, this.cds, this.eds, this.sds]) st.nonce = '';
+    this.sdsSeq++; // a ROOTCA still being applied was sent on the old stream; the new one resends it
     const stream = this.client.StreamAggregatedResources();
     this.stream = stream;
     stream.on('data', (r: DiscoveryResponse) => {
@@ -104,6 +123,7 @@ export class XdsClient {
     this.send(TYPE_URLS.listener, this.lds, undefined);
     if (this.rds.names.length > 0) this.send(TYPE_URLS.route, this.rds, undefined);
     if (this.eds.names.length > 0) this.send(TYPE_URLS.endpoint, this.eds, undefined);
+    if (this.opts.onTrustBundle) this.send(TYPE_URLS.secret, this.sds, undefined);
   }
 
   private send(typeUrl: string, st: TypeState<unknown>, error: string | undefined): void {
@@ -123,15 +143,15 @@ export class XdsClient {
     const st = this.state(r.type_url);
     if (!st) return;
     st.nonce = r.nonce;
+    if (r.type_url === TYPE_URLS.secret) {
+      this.onTrustBundleResponse(r);
+      return;
+    }
     let built: Map<string, unknown>;
     try {
       built = this.build(r);
     } catch (e) {
-      const details = (e as { details?: Record<string, unknown> }).details;
-      const message = `${errorMessage(e)}${details ? ` ${JSON.stringify(details)}` : ''}`;
-      this.lastNack.set(r.type_url, { version: r.version_info, message });
-      this.opts.logger.warn({ typeUrl: r.type_url, version: r.version_info, error: message }, 'xds config rejected (NACK)');
-      this.send(r.type_url, st, message);
+      this.nack(r, st, e);
       return;
     }
     st.version = r.version_info;
@@ -143,6 +163,55 @@ export class XdsClient {
     if (r.type_url === TYPE_URLS.cluster) this.resubscribe(TYPE_URLS.endpoint, this.eds, edsNames(this.cds.built.values()));
     void Promise.resolve(this.opts.onConfig(this.snapshot())).catch((err: unknown) =>
       this.opts.logger.error({ err }, 'applying xds config failed'));
+  }
+
+  private nack(r: DiscoveryResponse, st: TypeState<unknown>, e: unknown): void {
+    const details = (e as { details?: Record<string, unknown> }).details;
+    const message = `${errorMessage(e)}${details && Object.keys(details).length > 0 ? ` ${JSON.stringify(details)}` : ''}`;
+    this.lastNack.set(r.type_url, { version: r.version_info, message });
+    this.opts.logger.warn({ typeUrl: r.type_url, version: r.version_info, error: message }, 'xds config rejected (NACK)');
+    this.send(r.type_url, st, message);
+  }
+
+  private onTrustBundleResponse(r: DiscoveryResponse): void {
+    const seq = ++this.sdsSeq;
+    const superseded = (): boolean => seq !== this.sdsSeq || this.closed;
+    let bundle: string[] | undefined;
+    try {
+      for (const any of r.resources) {
+        if (any.type_url !== r.type_url) throw new Error(`resource type ${any.type_url} in a ${r.type_url} response`);
+        const obj = decodeAny(any);
+        if (obj['name'] === ROOT_CA_SECRET) bundle = rootCaBundle(obj);
+      }
+    } catch (e) {
+      this.nack(r, this.sds, e);
+      return;
+    }
+    const ack = (): void => {
+      if (superseded()) return;
+      this.sds.version = r.version_info;
+      this.lastNack.delete(r.type_url);
+      this.send(r.type_url, this.sds, undefined);
+    };
+    // No ROOTCA yet (the CA has not published one), or the same roots in the same order again.
+    const key = bundle?.join('') ?? '';
+    if (!bundle || key === this.sdsBundleKey) {
+      ack();
+      return;
+    }
+    const onTrustBundle = this.opts.onTrustBundle!;
+    this.opts.logger.info({ version: r.version_info, roots: bundle.length }, 'trust bundle received (ROOTCA)');
+    onTrustBundle(bundle, superseded).then(
+      () => {
+        if (superseded()) return;
+        this.sdsBundleKey = key;
+        this.sds.built = new Map([[ROOT_CA_SECRET, bundle]]);
+        ack();
+      },
+      (e: unknown) => {
+        if (!superseded()) this.nack(r, this.sds, e);
+      },
+    );
   }
 
   private resubscribe(typeUrl: string, st: TypeState<unknown>, names: string[]): void {

@@ -8,7 +8,8 @@
 import * as grpc from '@grpc/grpc-js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { errorMessage, invalidInput } from '../errors/errors.js';
-import { typeShortName, type EnvoyNode, type EnvoyResource } from '../envoy/index.js';
+import { TYPE_URLS, typeShortName, type EnvoyNode, type EnvoyResource } from '../envoy/index.js';
+import { rootCaSecret } from '../envoy/root-ca.js';
 import type { KubeClients } from '../kube/client.js';
 import type { Logger } from '../log/logger.js';
 import { SnapshotCache } from './cache.js';
@@ -109,6 +110,13 @@ export interface ControlPlaneStatus {
   metrics: AdsServer['metrics'];
 }
 
+/** Per connected proxy: which ROOTCA content it ACKed (see ControlPlane.rootCaSync). */
+export interface RootCaSync {
+  /** The version (content hash) of the ROOTCA now served; undefined before setTrustBundle. */
+  version: string | undefined;
+  proxies: Array<{ nodeId: string; flavour: string; subscribed: boolean; ackedVersion?: string }>;
+}
+
 export interface ControlPlane {
   /** host:port of the ADS server. */
   readonly address: string;
@@ -119,6 +127,13 @@ export interface ControlPlane {
   status(): ControlPlaneStatus;
   /** A node's generated resources by type (for /debug/configz and weftctl proxy-config). */
   configDump(nodeId: string): Record<string, EnvoyResource[]> | undefined;
+  /**
+   * Serves `bundlePem` (issuing root first) as the SDS Secret ROOTCA to every proxy that
+   * subscribes to it, and pushes now. Proxies that do not subscribe see no change.
+   */
+  setTrustBundle(bundlePem: readonly string[]): void;
+  /** What each connected proxy ACKed of ROOTCA, for the rotation driver. */
+  rootCaSync(): RootCaSync;
   /** Translate and push now, skipping the debounce (tests, bench). */
   pushNow(): void;
   /** Resolves after the next push completes. */
@@ -180,6 +195,8 @@ class ControlPlaneImpl implements ControlPlane {
   private closed = false;
   private readonly jwks: JwksResolver | undefined;
   private jwksTimer: NodeJS.Timeout | undefined;
+  private secrets: EnvoyResource[] = [];
+  private rootCaVersion: string | undefined;
 
   constructor(
     readonly source: ModelSource,
@@ -237,7 +254,7 @@ class ControlPlaneImpl implements ControlPlane {
     const hit = this.groups.get(key);
     if (hit) return hit;
     try {
-      const snap = makeSnapshot(`${this.pushes}/${this.groups.size}`, buildResources(model, ctx), this.encoder);
+      const snap = makeSnapshot(`${this.pushes}/${this.groups.size}`, { ...buildResources(model, ctx), secrets: this.secrets }, this.encoder);
       this.groups.set(key, snap);
       return snap;
     } catch (e) {
@@ -278,6 +295,25 @@ class ControlPlaneImpl implements ControlPlane {
       this.nodes.delete(id);
       this.cache.clearSnapshot(id);
     }
+  }
+
+  setTrustBundle(bundlePem: readonly string[]): void {
+    const secret = rootCaSecret(bundlePem);
+    // The same content hash every node's snapshot gets for the secret type.
+    this.rootCaVersion = makeSnapshot('rootca', { secrets: [secret] }).types.get(TYPE_URLS.secret)?.version;
+    this.secrets = [secret];
+    this.pushNow();
+  }
+
+  rootCaSync(): RootCaSync {
+    return {
+      version: this.rootCaVersion,
+      proxies: this.ads.status().map((s) => {
+        const t = s.types.find((x) => x.typeUrl === TYPE_URLS.secret);
+        const flavour = this.nodes.get(s.nodeId)?.info.flavour ?? nodeInfo(s.node).flavour;
+        return { nodeId: s.nodeId, flavour, subscribed: t !== undefined, ...(t?.ackedVersion !== undefined ? { ackedVersion: t.ackedVersion } : {}) };
+      }),
+    };
   }
 
   pushNow(): void {

@@ -172,4 +172,20 @@ describe('CA with TokenReview (real API server)', () => {
     const newLeaf = await new Issuer(again.material, { trustDomain: TD }).sign({ csr: await createCsrPem(await generateWorkloadKey()), identity: { namespace: ns.name, serviceAccount: 'workload' } }, new Date());
     for (const leaf of [oldLeaf, newLeaf]) expect(() => verifyChain(leaf.certChainPem, aged.trustBundle, new Date())).not.toThrow();
   });
+
+  it('keeps the Secret\'s annotations and other keys (a rotation\'s state and next-* keys) when it renews the intermediate', async () => {
+    const DAY = 86400_000;
+    const aged = await createSelfSignedCa({ now: new Date(Date.now() - 300 * DAY), trustDomain: TD });
+    expect(await writeCaSecret(ns.clients, aged, ns.name, 'aged-ca-rot')).toBe('created');
+    const s = await ns.clients.core.readNamespacedSecret({ name: 'aged-ca-rot', namespace: ns.name });
+    s.metadata = { ...s.metadata, annotations: { 'rotation.weft.dev/request': 'r1', 'rotation.weft.dev/state': '{"kept":true}' } };
+    s.data = { ...s.data, 'next-root-cert.pem': Buffer.from('kept').toString('base64') };
+    await ns.clients.core.replaceNamespacedSecret({ name: 'aged-ca-rot', namespace: ns.name, body: s });
+    const loaded = await loadOrCreateCa(ns.clients, { namespace: ns.name, trustDomain: TD, now: new Date(), selfSignedSecretName: 'aged-ca-rot' });
+    expect(loaded.material.signingCert.serialNumber).not.toBe(aged.signingCert.serialNumber);
+    const after = await ns.clients.core.readNamespacedSecret({ name: 'aged-ca-rot', namespace: ns.name });
+    expect(after.metadata?.annotations).toEqual({ 'rotation.weft.dev/request': 'r1', 'rotation.weft.dev/state': '{"kept":true}' });
+    expect(after.data?.['next-root-cert.pem']).toBe(Buffer.from('kept').toString('base64'));
+    expect((await caFromSecret(after as never, new Date())).signingCert.serialNumber).toBe(loaded.material.signingCert.serialNumber);
+  });
 });

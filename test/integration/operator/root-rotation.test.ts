@@ -14,7 +14,7 @@ import { loadKubeConfig } from '../../../src/kube/client.js';
 import { silentLogger } from '../../../src/log/logger.js';
 import { runOperator, type OperatorHandle } from '../../../src/operator/manager.js';
 import { caToSecret, createSelfSignedCa, fingerprint } from '../../../src/ca/authority.js';
-import { encodeRotationState, ROTATION_REQUEST_ANNOTATION, ROTATION_STATE_ANNOTATION, type RotationStateRecord } from '../../../src/ca/rotation-contract.js';
+import { encodeRotationStatus, ROTATION_REQUEST_ANNOTATION, ROTATION_STATE_ANNOTATION, type RotationStatus } from '../../../src/ca/rotation-contract.js';
 import type { MeshConfig, MeshConfigSpec } from '../../../src/api/meshconfig.js';
 import { ensureMeshConfigCrd, randSuffix, testRest } from './helpers.js';
 
@@ -94,10 +94,10 @@ describe('operator: CA expiry and root rotation (real API server)', () => {
     await applier.apply((await caToSecret(ca, 'weft-ca-secret', meshNs)) as unknown as KubeObject);
     return fingerprint(ca.issuingRoot.toString('pem'));
   }
-  async function writeState(s: Partial<RotationStateRecord>): Promise<void> {
+  async function writeState(s: Partial<RotationStatus>): Promise<void> {
     const now = Date.now();
-    const rec: RotationStateRecord = { stage: 'idle', currentRoot: rootFp, stageSince: iso(now), completed: 0, proxies: { total: 0, current: 0, lagging: [] }, updatedAt: iso(now), ...s };
-    await applier.mergePatch(SECRET, 'weft-ca-secret', meshNs, { metadata: { annotations: { [ROTATION_STATE_ANNOTATION]: encodeRotationState(rec) } } });
+    const rec: RotationStatus = { stage: 'idle', currentRoot: rootFp, stageSince: iso(now), completed: 0, proxies: { total: 0, current: 0, lagging: [] }, updatedAt: iso(now), ...s };
+    await applier.mergePatch(SECRET, 'weft-ca-secret', meshNs, { metadata: { annotations: { [ROTATION_STATE_ANNOTATION]: encodeRotationStatus(rec) } } });
   }
 
   beforeAll(async () => {

@@ -20,6 +20,7 @@ const cache = new SnapshotCache();
 let proxy: Proxy;
 let client: XdsClient;
 let port: number;
+let adsPort: number;
 
 function snapshot(label: string, cluster: string): ReturnType<typeof makeSnapshot> {
   return makeSnapshot(label, {
@@ -45,7 +46,7 @@ beforeAll(async () => {
   grpcServer = new grpc.Server();
   ads = new AdsServer({ cache, logger: silentLogger() });
   ads.register(grpcServer);
-  const adsPort = await new Promise<number>((res, rej) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  adsPort = await new Promise<number>((res, rej) => grpcServer.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   cache.setSnapshot(NODE, snapshot('v1', 'a'));
   proxy = new Proxy({ logger: silentLogger(), bindAddress: '127.0.0.1' });
   client = new XdsClient({ address: `127.0.0.1:${adsPort}`, node: { id: NODE }, logger: silentLogger(), onConfig: (cfg) => proxy.apply(cfg) });
@@ -93,5 +94,19 @@ describe('xDS client against the control plane ADS server', () => {
     await Promise.all(loops);
     expect(failed).toBe(0);
     expect(seen).toEqual(new Set(['a', 'b']));
+  });
+
+  it('is served again by a restarted ADS server (a new stream starts without the old nonces)', async () => {
+    grpcServer.forceShutdown();
+    await until(() => !client.connected);
+    grpcServer = new grpc.Server();
+    ads = new AdsServer({ cache, logger: silentLogger() });
+    ads.register(grpcServer);
+    await new Promise<number>((res, rej) => grpcServer.bindAsync(`127.0.0.1:${adsPort}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    await until(() => client.connected, 15_000);
+    cache.setSnapshot(NODE, snapshot('v3', 'a'));
+    await until(() => [...proxy.config.routes.values()].some((r) => JSON.stringify(r).includes('"a"')), 10_000);
+    expect((await request(port, '/')).headers['x-backend']).toBe('a');
+    await until(() => (ads.status()[0]?.types ?? []).every((t) => t.ackedVersion !== undefined && t.ackedVersion === t.sentVersion));
   });
 });

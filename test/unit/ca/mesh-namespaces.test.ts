@@ -3,7 +3,7 @@
 // proxies that dial the CA by IP.
 import { describe, expect, it } from '@jest/globals';
 import { isMeshNamespace } from '../../../src/ca/bundle.js';
-import { caServingIps } from '../../../src/cmd/controlplane.js';
+import { caServingIps, rotationTickMs } from '../../../src/cmd/controlplane.js';
 
 describe('isMeshNamespace', () => {
   it.each([
@@ -27,5 +27,15 @@ describe('caServingIps', () => {
     expect(caServingIps('::')).toEqual(['127.0.0.1']);
     expect(caServingIps('127.0.0.1')).toEqual(['127.0.0.1']);
     expect(caServingIps('localhost')).toEqual(['127.0.0.1']);
+  });
+});
+
+describe('rotationTickMs (--rotation-tick-seconds)', () => {
+  it('turns seconds into milliseconds', () => {
+    expect(rotationTickMs('2')).toBe(2000);
+    expect(rotationTickMs('0.5')).toBe(500);
+  });
+  it.each(['0', '-1', 'abc', ''])('rejects %j with a clear error', (v) => {
+    expect(() => rotationTickMs(v)).toThrow('--rotation-tick-seconds must be a positive number of seconds');
   });
 });

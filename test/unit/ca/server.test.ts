@@ -7,7 +7,7 @@ import { silentLogger } from '../../../src/log/logger.js';
 import { createSelfSignedCa, issueServingCertificate } from '../../../src/ca/authority.js';
 import { TokenReviewAuthenticator } from '../../../src/ca/authenticator.js';
 import { Issuer } from '../../../src/ca/issuer.js';
-import { caServerCredentials, startCaServer, type CaServer } from '../../../src/ca/server.js';
+import { ReloadableServingCredentials, caServerCredentials, startCaServer, type CaServer } from '../../../src/ca/server.js';
 import { GrpcCaClient } from '../../../src/identity/ca-client.js';
 import { createCsrPem, generateWorkloadKey } from '../../../src/identity/csr.js';
 import { verifyChain } from '../../../src/identity/chain.js';
@@ -128,6 +128,44 @@ describe('CA gRPC server over TLS', () => {
       }
     } finally {
       [good, plaintext, wrongRoot, wrongName].forEach((c) => c.close());
+      await server.close(0);
+    }
+  });
+});
+
+describe('CA serving certificate replaced while serving (root rotation)', () => {
+  it('new handshakes get the new certificate; a client follows with setRoots', async () => {
+    const now = new Date();
+    const oldCa = await createSelfSignedCa({ now, trustDomain: 'cluster.local' });
+    const newCa = await createSelfSignedCa({ now, trustDomain: 'cluster.local' });
+    const name = 'weft-ca.weft-system.svc';
+    const reloadable = new ReloadableServingCredentials(await issueServingCertificate(oldCa, { now, dnsNames: [name] }));
+    const server = await startCaServer({
+      issuer: new Issuer(oldCa),
+      authenticator: new TableAuthenticator({ good: { namespace: 'shop', serviceAccount: 'cart' } }),
+      port: 0, logger: silentLogger(), credentials: reloadable.credentials,
+    });
+    const mk = (root: string): GrpcCaClient => new GrpcCaClient({ address: server.address, token: async () => 'good', deadlineMs: 3000, rootCertPem: root, serverName: name });
+    const oldOnly = mk(oldCa.trustBundle.join(''));
+    const newOnly = mk(newCa.trustBundle.join(''));
+    const follower = mk(oldCa.trustBundle.join(''));
+    try {
+      const csr = await createCsrPem(await generateWorkloadKey());
+      await follower.createCertificate(csr, 600);
+      expect((await statusOf(newOnly.createCertificate(csr, 600))).code).toBe('UNAVAILABLE');
+      reloadable.set(await issueServingCertificate(newCa, { now, dnsNames: [name] }));
+      newOnly.close();
+      const fresh = mk(newCa.trustBundle.join(''));
+      try {
+        await fresh.createCertificate(csr, 600);
+      } finally {
+        fresh.close();
+      }
+      expect((await statusOf(oldOnly.createCertificate(csr, 600))).code).toBe('UNAVAILABLE');
+      follower.setRoots(newCa.trustBundle.join(''));
+      expect((await follower.createCertificate(csr, 600)).certChain.length).toBeGreaterThan(0);
+    } finally {
+      [oldOnly, follower].forEach((c) => c.close());
       await server.close(0);
     }
   });

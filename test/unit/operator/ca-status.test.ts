@@ -1,7 +1,7 @@
 // The operator's CA conclusions as pure functions of (Secret facts, previous status, now).
 import { describe, expect, it } from '@jest/globals';
 import { caToSecret, createSelfSignedCa, fingerprint } from '../../../src/ca/authority.js';
-import { encodeRotationState, type RotationStateRecord } from '../../../src/ca/rotation-contract.js';
+import { encodeRotationStatus, type RotationStatus } from '../../../src/ca/rotation-contract.js';
 import {
   assessCa, autoRequestToken, caSecretFacts, expiryCondition, rotationRequest, rotationStuck, stageReason, type CaSecretFacts, type CertFacts,
 } from '../../../src/operator/ca-status.js';
@@ -22,7 +22,7 @@ function facts(over: Partial<CaSecretFacts> = {}, interDays = 1000): CaSecretFac
   return { namespace: 'mesh', name: 'weft-ca-secret', source: 'self-signed', root: cert(T0, T0 + 1000 * DAY), intermediate: cert(T0, T0 + interDays * DAY, B), ...over };
 }
 
-function state(over: Partial<RotationStateRecord> = {}): RotationStateRecord {
+function state(over: Partial<RotationStatus> = {}): RotationStatus {
   return { stage: 'idle', currentRoot: A, stageSince: '2030-01-01T00:00:00Z', completed: 0, proxies: { total: 0, current: 0, lagging: [] }, updatedAt: '2030-01-01T00:00:00Z', ...over };
 }
 
@@ -123,7 +123,7 @@ describe('stuck rotations', () => {
 describe('assessCa', () => {
   it('mirrors the state into status.rootRotation and the RootRotation condition, with Stage and Stuck events once', () => {
     const st = state({ stage: 'switch-issuer', nextRoot: B, request: 'tok', completed: 1, proxies: { total: 3, current: 1, lagging: ['p1', 'p2'] }, message: 'waiting' });
-    const f = facts({ request: 'tok', stateText: encodeRotationState(st) });
+    const f = facts({ request: 'tok', stateText: encodeRotationStatus(st) });
     const nowMs = T0 + 10 * 60_000;
     const a = assessCa({ facts: f, namespace: 'mesh', nowMs });
     expect(a.rootRotation).toEqual({
@@ -141,7 +141,7 @@ describe('assessCa', () => {
 
   it('reports completion when the completed count grows', () => {
     const prev = { stage: 'remove-old-root', completed: 1 };
-    const f = facts({ request: 'tok', stateText: encodeRotationState(state({ currentRoot: B, request: 'tok', completed: 2 })) });
+    const f = facts({ request: 'tok', stateText: encodeRotationStatus(state({ currentRoot: B, request: 'tok', completed: 2 })) });
     const a = assessCa({ facts: f, namespace: 'mesh', nowMs: T0, previous: prev });
     expect(a.events.map((e) => e.reason)).toEqual(['RootRotationCompleted']);
     expect(a.conditions[1]).toMatchObject({ status: 'False', reason: 'Idle' });
