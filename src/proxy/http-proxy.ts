@@ -18,6 +18,8 @@ import { fnv1a } from './balance/host.js';
 import { isRetriable, outcomeStatus, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import { classifyStatus } from './resilience/outlier.js';
 import type { Stats } from './stats.js';
+import type { OrigDst } from './orig-dst.js';
+import { ORIGINAL_DST_HEADER, passthroughFacts } from './passthrough.js';
 import { authorizeRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
@@ -43,6 +45,8 @@ export interface HttpContext {
   peerIdentity?: (req: http.IncomingMessage) => string | undefined;
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
   authz?: ConnectionAuthz;
+  /** The connection's original destination (ORIGINAL_DST clusters forward there). */
+  originalDst?: OrigDst;
 }
 
 export function requestView(req: http.IncomingMessage): RequestView {
@@ -192,6 +196,8 @@ export class HttpProxy {
     const headers = copyEndToEnd(req.headers);
     mutateRequestHeaders(headers, table, rr);
     delete headers['x-forwarded-client-cert'];
+    const facts = passthroughFacts(ctx.originalDst, requestView(req).header(ORIGINAL_DST_HEADER));
+    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER]; // consumed here, not passed on
     const xfcc = ctx.peerIdentity?.(req);
     if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
@@ -239,8 +245,12 @@ export class HttpProxy {
       let staleRetried = false;
       const attemptOnce = (freshRetry: boolean): void => {
         if (done) return;
-        const host = cs.balancer.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined });
+        const picked = cs.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined }, facts);
+        const host = picked.host;
         if (!host) {
+          if (picked.passthrough && !picked.passthrough.ok) {
+            this.deps.logger.debug({ cluster: clusterName, reason: picked.passthrough.reason, target: picked.passthrough.target }, 'passthrough refused');
+          }
           done = true; release();
           localReply(res, 503, 'UH', 'no healthy upstream\n');
           finish(clusterName, 503, 'UH');
@@ -364,7 +374,8 @@ export class HttpProxy {
   /** Fire-and-forget shadow copy; Envoy appends "-shadow" to the authority. */
   private mirror(cluster: string, method: string, path: string, headers: HeaderBag, body: Buffer | undefined): void {
     const cs = this.deps.clusters.get(cluster);
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    // A mirror to a passthrough cluster has no original destination of its own: never sent.
+    const host = cs?.cluster.originalDst ? undefined : cs?.balancer.pick({ now: this.deps.now() });
     if (!cs || !host) return;
     const h: HeaderBag = { ...headers, host: `${String(headers.host ?? '')}-shadow` };
     const r = http.request({ host: host.endpoint.address, port: host.endpoint.port, method, path, headers: h as http.OutgoingHttpHeaders, agent: cs.agentFor(host), setHost: false });
@@ -389,9 +400,10 @@ export class HttpProxy {
     if (!table || !rr || rr.route.action.kind !== 'forward') { fail(404, 'Not Found'); return; }
     const action = rr.route.action;
     const cs = this.deps.clusters.get(pickCluster(action, this.deps.rand()));
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    const host = cs?.pick({ now: this.deps.now() }, passthroughFacts(ctx.originalDst, view.header(ORIGINAL_DST_HEADER))).host;
     if (!cs || !host) { fail(503, 'Service Unavailable'); return; }
     const headers: HeaderBag = { ...req.headers };
+    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER];
     mutateRequestHeaders(headers, table, rr);
     if (action.hostRewrite) headers.host = action.hostRewrite;
     const path = rewritePath(rr.route, action, req.url ?? '/');

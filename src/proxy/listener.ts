@@ -81,6 +81,7 @@ export class ListenerRuntime {
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
       deps.h2.handle(stream, headers, {
         routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme, ...(c.http.authz ? { authz: c.http.authz } : {}),
+        ...(c.http.originalDst ? { originalDst: c.http.originalDst } : {}),
       });
     });
     this.h2s.on('sessionError', () => { /* the session is torn down; nothing else to do */ });
@@ -220,7 +221,7 @@ export class ListenerRuntime {
     const f = chain.filter;
     if (f.kind === 'tcp') {
       socket.resume();
-      this.deps.tcp.handle(socket, f);
+      this.deps.tcp.handle(socket, f, connDestination(conn));
       return;
     }
     const routes = (): RouteTable | undefined => f.inlineRoutes ?? (f.rdsName ? this.deps.config().routes.get(f.rdsName) : undefined);
@@ -229,6 +230,7 @@ export class ListenerRuntime {
       chain,
       http: {
         routes, direction, scheme,
+        ...(connDestination(conn) ? { originalDst: connDestination(conn)! } : {}),
         ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
         ...(f.rbac.length > 0 ? { authz: { filters: f.rbac, conn: conn ?? {} } } : {}),
       },
@@ -297,6 +299,11 @@ export class ListenerRuntime {
     });
     socket.resume();
   }
+}
+
+/** The connection's (original) destination as accept() recorded it; passthrough forwards there. */
+function connDestination(conn: AuthzConnection | undefined): OrigDst | undefined {
+  return conn?.localIp && conn.destinationPort ? { address: conn.localIp, port: conn.destinationPort } : undefined;
 }
 
 function detectOrTcp(buf: Buffer): Detected {

@@ -11,6 +11,12 @@ import { ListenerRuntime } from './listener.js';
 import { Stats } from './stats.js';
 import type { TlsIdentity } from './tls.js';
 import { loadOrigDstAddon, originalDst } from './orig-dst.js';
+import os from 'node:os';
+import { PROXY_PORTS } from '../api/sidecar.js';
+import { localAddressPredicate, type LoopGuard } from './passthrough.js';
+
+/** Interface addresses are re-read at most this often (a pod's IP does not change under a running proxy). */
+const LOCAL_ADDRESS_TTL_MS = 5_000;
 
 export interface ProxyDeps {
   logger: Logger;
@@ -48,11 +54,26 @@ export class Proxy {
   constructor(private readonly deps: ProxyDeps) {
     const now = deps.now ?? Date.now;
     const rand = deps.rand ?? Math.random;
-    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef });
+    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef, loopGuard: () => this.loopGuard() });
     const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };
     this.http = new HttpProxy({ ...common, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
     this.h2 = new H2Proxy(common);
     this.tcp = new TcpProxy(common);
+  }
+
+  private localAddresses: { at: number; isLocal: (ip: string) => boolean } | undefined;
+
+  /** Passthrough never dials the proxy's own ports on a local address (that would loop through capture). */
+  private loopGuard(): LoopGuard {
+    const now = Date.now();
+    if (!this.localAddresses || now - this.localAddresses.at > LOCAL_ADDRESS_TTL_MS) {
+      const addrs = Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+      this.localAddresses = { at: now, isLocal: localAddressPredicate(addrs) };
+    }
+    const ownPorts = new Set<number>(Object.values(PROXY_PORTS));
+    for (const l of this.listeners.values()) ownPorts.add(l.port);
+    for (const l of this.cfg.listeners.values()) if (l.bindToPort && l.port > 0) ownPorts.add(l.port);
+    return { ownPorts, isLocalAddress: this.localAddresses.isLocal };
   }
 
   get config(): ProxyConfig {

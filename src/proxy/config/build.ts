@@ -379,9 +379,19 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
   else if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     cluster.staticEndpoints = buildEndpoints(c.load_assignment ?? {});
   } else if (type === 'ORIGINAL_DST') {
-    // Forwarding to the connection's original destination is not implemented yet: the cluster
-    // exists (routes to it are valid) but has no hosts, so its traffic gets a local 503 (UH).
-    cluster.originalDst = true;
+    // Hosts come from each connection's original destination (cluster-manager makes them on
+    // demand); a load_assignment would be ignored by Envoy, so none is read.
+    if (lbName !== 'CLUSTER_PROVIDED') {
+      throw invalidConfig('ORIGINAL_DST clusters need lb_policy CLUSTER_PROVIDED', { field: `Cluster(${name}).lb_policy`, value: lbName });
+    }
+    const header = c.original_dst_lb_config?.http_header_name;
+    if (header && header.toLowerCase() !== 'x-envoy-original-dst-host') {
+      throw invalidConfig('original_dst_lb_config.http_header_name is not supported', { field: `Cluster(${name}).original_dst_lb_config.http_header_name`, value: header });
+    }
+    cluster.originalDst = {
+      useHttpHeader: c.original_dst_lb_config?.use_http_header === true,
+      cleanupIntervalMs: durationMs(c.cleanup_interval) ?? 5_000,
+    };
     cluster.staticEndpoints = [];
   } else {
     throw invalidConfig('unsupported cluster type', { field: `Cluster(${name}).type`, value: type });
