@@ -6,7 +6,8 @@ import { loadKubeConfig, makeClients } from '../kube/client.js';
 import { startControlPlane } from '../xds/controlplane.js';
 import { runCaService } from '../ca/service.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
-import { errorMessage } from '../errors/errors.js';
+import { errorMessage, WeftError } from '../errors/errors.js';
+import { OUTBOUND_TRAFFIC_POLICIES, type OutboundTrafficPolicy } from '../xds/model.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
@@ -23,6 +24,16 @@ interface ControlPlaneFlags {
   caTls: boolean;
   bundleSyncSeconds: string;
   bundleNamespaceSelector?: string;
+  outboundTrafficPolicy: string;
+}
+
+/** --outbound-traffic-policy: Istio's meshConfig.outboundTrafficPolicy.mode. */
+export function parseOutboundTrafficPolicy(v: string): OutboundTrafficPolicy {
+  const mode = v.toUpperCase();
+  if (!(OUTBOUND_TRAFFIC_POLICIES as readonly string[]).includes(mode)) {
+    throw new WeftError('WEFT_E_INVALID_INPUT', '--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY', { value: v });
+  }
+  return mode as OutboundTrafficPolicy;
 }
 
 /** The CA's serving cert must name the address proxies dial: add the listen host when it is a concrete IP. */
@@ -46,6 +57,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--no-ca-tls', 'serve the CA without TLS (loopback tests only)')
     .option('--bundle-sync-seconds <n>', 'how often to publish the trust bundle ConfigMap to newly labeled namespaces', '5')
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
+    .option('--outbound-traffic-policy <mode>', 'sidecar traffic to destinations outside the registry: ALLOW_ANY (pass through to the original destination) or REGISTRY_ONLY (blocked: HTTP 502, TCP closed)', 'ALLOW_ANY')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
       const common = commonFromEnv(process.env, flags);
@@ -53,6 +65,7 @@ export function registerControlPlaneCommand(program: Command): void {
       const clients = makeClients(loadKubeConfig(common.kubeconfig ? { kubeconfig: common.kubeconfig } : {}));
       const cp = await startControlPlane({
         kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
+        outboundTrafficPolicy: parseOutboundTrafficPolicy(flags.outboundTrafficPolicy),
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({

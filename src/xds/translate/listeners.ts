@@ -8,7 +8,7 @@ import type { MutualTLSMode, TCPRoute, TLSRoute, Server } from '../../api/istio/
 import { PROXY_PORTS } from '../../api/sidecar.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { inboundClusterName, isHttpProtocol, labelsMatch, outboundClusterName, resolveHost, type MeshModel, type ProxyContext, type Service, type ServicePort } from '../model.js';
-import { PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
+import { allowAnyOutbound, BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
 import { CORS_FILTER, FAULT_FILTER, proxylessListenerNames, virtualServicesFor } from './routes.js';
 import { buildRbacFilters } from './rbac.js';
 import { visibleServices } from './scope.js';
@@ -136,7 +136,7 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
       chains.push({ name: `${cluster}-plaintext`, filter_chain_match: { destination_port: { value: ip.port }, transport_protocol: 'raw_buffer' }, filters });
     }
   }
-  chains.push({ name: 'inbound-passthrough', filters: [tcpProxy('InboundPassthrough', [{ name: PASSTHROUGH_CLUSTER, weight: 100 }])] });
+  chains.push({ name: 'inbound-passthrough', filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 100 }])] });
   return {
     name: 'virtualInbound',
     address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORTS.inbound } },
@@ -150,13 +150,15 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
 }
 
 function sidecarListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
+  // Unknown destinations: passed through under ALLOW_ANY, closed under REGISTRY_ONLY (Istio's catch-all chain).
+  const catchAll = allowAnyOutbound(model) ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
   const out: EnvoyResource[] = [
     {
       name: 'virtualOutbound',
       address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORTS.outbound } },
       use_original_dst: { value: true },
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy('PassthroughCluster', [{ name: PASSTHROUGH_CLUSTER, weight: 100 }])] }],
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(catchAll, [{ name: catchAll, weight: 100 }])] }],
     },
   ];
   const httpPorts = new Set<number>();
