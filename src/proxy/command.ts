@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { PROXY_PORTS } from '../api/sidecar.js';
 import { parseIptablesArgs } from '../api/injection.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
-import { errorMessage } from '../errors/errors.js';
+import { errorMessage, WeftError } from '../errors/errors.js';
+import { GATEWAY_TYPES } from '../api/meshconfig.js';
 import { CertAgent } from '../identity/cert-agent.js';
 import { GrpcCaClient, fileTokenSource } from '../identity/ca-client.js';
 import { bootstrapFromEnv, type ProxyBootstrap } from './bootstrap.js';
@@ -73,19 +74,27 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
 export function registerProxyCommands(program: Command): Command {
   const proxyCmd = program.command('proxy').description('the Weft data plane (sidecar and gateway)');
   for (const mode of ['sidecar', 'gateway'] as const) {
-    proxyCmd.command(mode)
-      .description(mode === 'sidecar' ? 'run as a pod sidecar (config from the injected environment)' : 'run as an ingress/egress gateway')
-      .action(async () => {
-        const env = process.env;
-        const b = bootstrapFromEnv(env, mode === 'sidecar' ? 'sidecar' : 'router');
-        const logger = createRootLogger('weft-proxy', { level: b.logLevel });
-        const running = await runProxy(b, logger);
-        const stop = (): void => {
-          void running.shutdown().then(() => process.exit(0));
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+    const cmd = proxyCmd.command(mode)
+      .description(mode === 'sidecar' ? 'run as a pod sidecar (config from the injected environment)' : 'run as an ingress/egress gateway (listeners come from the Istio Gateways that select its pod labels)')
+      .option('--log-level <level>', 'log level (default: $WEFT_LOG_LEVEL or info)');
+    if (mode === 'gateway') {
+      // `router` is Envoy/Istio's node type for gateways, and what earlier operator renders ran.
+      cmd.alias('router').option('--gateway-type <type>', `the kind of gateway, ${GATEWAY_TYPES.join(' or ')} (informational: Gateway resources decide what it serves)`, 'ingress');
+    }
+    cmd.action(async (opts: { logLevel?: string; gatewayType?: string }) => {
+      const env = process.env;
+      const b = bootstrapFromEnv(env, mode === 'sidecar' ? 'sidecar' : 'router');
+      if (opts.gatewayType !== undefined && !(GATEWAY_TYPES as readonly string[]).includes(opts.gatewayType)) {
+        throw new WeftError('WEFT_E_INVALID_INPUT', `--gateway-type must be ${GATEWAY_TYPES.join(' or ')}`, { value: opts.gatewayType });
+      }
+      const logger = createRootLogger('weft-proxy', { level: opts.logLevel ?? b.logLevel });
+      const running = await runProxy(b, logger);
+      const stop = (): void => {
+        void running.shutdown().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
   }
   proxyCmd.command('iptables')
     .description('install the traffic capture rules (init container)')

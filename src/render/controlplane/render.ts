@@ -16,7 +16,7 @@
 //   - control plane, own namespace only: Secrets (the CA's signing key lives there), Leases
 //     (its own leader election), ConfigMaps. There is NO cluster-wide Secret read: no feature
 //     needs one (gateway TLS credentials are a later feature and would get a scoped Role).
-import type { InjectionConfig } from '../../api/injection.js';
+import { INJECTED_VOLUMES, type InjectionConfig } from '../../api/injection.js';
 import {
   COMPONENT_REVISION_LABEL,
   MESHCONFIG_API_VERSION,
@@ -29,7 +29,10 @@ import {
   type Resources,
 } from '../../api/meshconfig.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, POD_INJECT_LABEL } from '../../api/labels.js';
-import { PROXY_PORTS, TRUST_BUNDLE_CONFIGMAP } from '../../api/sidecar.js';
+import { CA_TOKEN_AUDIENCE, PROXY_PATHS, PROXY_PORTS, TRUST_BUNDLE_CONFIGMAP } from '../../api/sidecar.js';
+
+/** Gateway CA token lifetime (as the injector's default); the kubelet rotates it at 80 %. */
+const GATEWAY_CA_TOKEN_SECONDS = 43200;
 
 export interface RenderedObject {
   apiVersion: string;
@@ -316,6 +319,8 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
   const selector = { 'weft.dev/gateway': g.name, [MESHCONFIG_OWNER_LABEL]: c.mc.metadata.name };
   const podLabels = { ...g.labels, app: name, ...selector, [COMPONENT_REVISION_LABEL]: rev, [POD_INJECT_LABEL]: 'false' };
   const cpSvc = `${controlPlaneName(rev)}.${c.ns}.svc`;
+  const tokenFile = PROXY_PATHS.caTokenFile.slice(PROXY_PATHS.caTokenDir.length + 1);
+  const bundleFile = PROXY_PATHS.trustBundleFile.slice(PROXY_PATHS.trustBundleDir.length + 1);
   const containerPorts = [
     ...g.ports.filter((p) => p.targetPort !== PROXY_PORTS.health).map((p) => ({ name: p.name, containerPort: p.targetPort, protocol: p.protocol })),
     { name: 'status-port', containerPort: PROXY_PORTS.health, protocol: 'TCP' },
@@ -349,7 +354,7 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
               {
                 name: 'weft-proxy',
                 image: image(c.spec.hub, version),
-                args: ['proxy', 'router', `--gateway-type=${g.type}`, `--log-level=${c.spec.proxy.logLevel}`],
+                args: ['proxy', 'gateway', `--gateway-type=${g.type}`, `--log-level=${c.spec.proxy.logLevel}`],
                 env: [
                   { name: 'WEFT_XDS_ADDRESS', value: `${cpSvc}:${CONTROLPLANE_PORTS.xds}` },
                   { name: 'WEFT_CA_ADDRESS', value: `${cpSvc}:${CONTROLPLANE_PORTS.ca}` },
@@ -364,7 +369,22 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
                 readinessProbe: { httpGet: { path: '/healthz/ready', port: PROXY_PORTS.health }, periodSeconds: 2 },
                 resources: resources(g.resources),
                 securityContext: { runAsNonRoot: true, runAsUser: 1337, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                // The gateway's workload identity: a CA-audience token to ask for its certificate,
+                // and the trust bundle to verify the CA (the same paths as an injected sidecar).
+                volumeMounts: [
+                  { name: INJECTED_VOLUMES.caToken, mountPath: PROXY_PATHS.caTokenDir, readOnly: true },
+                  { name: INJECTED_VOLUMES.trustBundle, mountPath: PROXY_PATHS.trustBundleDir, readOnly: true },
+                ],
               },
+            ],
+            // Non-root, yet the Gateway servers listen on 80/443: Istio's gateway template does the same.
+            securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
+            volumes: [
+              {
+                name: INJECTED_VOLUMES.caToken,
+                projected: { sources: [{ serviceAccountToken: { audience: CA_TOKEN_AUDIENCE, expirationSeconds: GATEWAY_CA_TOKEN_SECONDS, path: tokenFile } }] },
+              },
+              { name: INJECTED_VOLUMES.trustBundle, configMap: { name: TRUST_BUNDLE_CONFIGMAP, items: [{ key: bundleFile, path: bundleFile }] } },
             ],
           },
         },
