@@ -113,6 +113,26 @@ function downstreamTls(): EnvoyResource {
   };
 }
 
+/** ALPN values Istio's sidecars offer on mesh mTLS; other TLS on a passthrough port is the app's own. */
+const MESH_MTLS_ALPN = ['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+
+/**
+ * Catch-all chains for pod ports no Service declares, under the workload's mTLS mode (as Istio
+ * does): STRICT accepts only mesh mTLS (plaintext is closed), PERMISSIVE terminates mesh mTLS
+ * and passes anything else through, DISABLE passes everything through.
+ */
+function inboundPassthroughChains(mode: MutualTLSMode): EnvoyResource[] {
+  const filters = [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 100 }])];
+  const out: EnvoyResource[] = [];
+  if (mode === 'STRICT') {
+    out.push({ name: 'inbound-passthrough-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: downstreamTls(), filters });
+  } else if (mode === 'PERMISSIVE') {
+    out.push({ name: 'inbound-passthrough-mtls', filter_chain_match: { transport_protocol: 'tls', application_protocols: MESH_MTLS_ALPN }, transport_socket: downstreamTls(), filters });
+  }
+  if (mode !== 'STRICT') out.push({ name: 'inbound-passthrough', filters });
+  return out;
+}
+
 function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
   const chains: EnvoyResource[] = [];
   for (const ip of inboundPorts(model, proxy)) {
@@ -136,7 +156,7 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
       chains.push({ name: `${cluster}-plaintext`, filter_chain_match: { destination_port: { value: ip.port }, transport_protocol: 'raw_buffer' }, filters });
     }
   }
-  chains.push({ name: 'inbound-passthrough', filters: [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 100 }])] });
+  chains.push(...inboundPassthroughChains(mtlsMode(model, proxy, 0)));
   return {
     name: 'virtualInbound',
     address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORTS.inbound } },
