@@ -335,4 +335,26 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     const stats = await curlInNetns(netns, 'http://127.0.0.1:15000/stats/prometheus');
     expect(stats.body).toMatch(/PassthroughCluster/);
   }, 90_000);
+
+  it('5. inbound passthrough: a port no Service declares is passed to the app under PERMISSIVE, and refused to plaintext under STRICT', async () => {
+    // sleep's app listens on 8080, and no Service selects sleep: its sidecar's virtualInbound
+    // catch-all takes the call and dials the app from 127.0.0.6 (InboundPassthroughClusterIpv4).
+    const target = clientPod.status!.podIP!;
+    const from = podNetns(extPod); // unmeshed: plaintext
+    const ok = await until('plaintext to an undeclared port under PERMISSIVE', () => curlInNetns(from, `http://${target}:8080/inbound`, { timeoutS: 10 }),
+      (x) => x.status === 200, (x) => `exit=${x.exit} status=${x.status} body=${x.body.slice(0, 200)}`, 30_000);
+    expect(json(ok).pod).toBe(clientPod.metadata!.name);
+    expect(json(ok).path).toBe('/inbound');
+    await clients.custom.createNamespacedCustomObject({
+      group: 'security.istio.io', version: 'v1', namespace: appNs, plural: 'peerauthentications',
+      body: { apiVersion: 'security.istio.io/v1', kind: 'PeerAuthentication', metadata: { name: 'default' }, spec: { mtls: { mode: 'STRICT' } } },
+    });
+    const refused = await until('plaintext to an undeclared port refused under STRICT', () => curlInNetns(from, `http://${target}:8080/inbound`, { timeoutS: 3 }),
+      (x) => x.status === 0 && x.exit !== 0, (x) => `exit=${x.exit} status=${x.status} body=${x.body.slice(0, 200)}`, 30_000);
+    expect(refused.body).not.toContain('"pod"');
+    // The gateway's hop to httpbin is mTLS, so ingress keeps working under STRICT.
+    const viaGateway = await toGateway('/status/200');
+    expect(viaGateway.status).toBe(200);
+    expect(json(viaGateway).pod).toBe(backendPod.metadata!.name);
+  }, 90_000);
 });
