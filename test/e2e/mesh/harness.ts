@@ -51,6 +51,8 @@ export async function startControlPlaneProcess(opts: {
   kubeconfig: string; meshNamespace: string; id: string; caTls: boolean; timeoutMs?: number;
   /** Restricts trust-bundle publishing to this run's namespaces (never write into other tests' namespaces). */
   bundleNamespaceSelector?: string;
+  /** More `weft controlplane` flags (e.g. --outbound-traffic-policy REGISTRY_ONLY); none by default. */
+  extraArgs?: string[];
 }): Promise<ControlPlaneProcess> {
   const [xdsPort, caPort, debugPort] = [await freePort(BRIDGE_IP), await freePort(BRIDGE_IP), await freePort(BRIDGE_IP)];
   fs.mkdirSync(logDir, { recursive: true });
@@ -63,6 +65,7 @@ export async function startControlPlaneProcess(opts: {
     '--bundle-sync-seconds', '1',
     ...(opts.bundleNamespaceSelector ? ['--bundle-namespace-selector', opts.bundleNamespaceSelector] : []),
     ...(opts.caTls ? [] : ['--no-ca-tls']),
+    ...(opts.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, WEFT_LOG_LEVEL: 'info' } });
   fs.closeSync(out);

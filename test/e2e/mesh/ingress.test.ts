@@ -38,6 +38,10 @@ const sysNs = `e2e-gw-sys-${id}`;
 const appNs = `e2e-gw-app-${id}`;
 /** Not meshed: a pod no Service covers (the passthrough target). */
 const extNs = `e2e-gw-ext-${id}`;
+/** A second mesh whose control plane runs with --outbound-traffic-policy REGISTRY_ONLY. */
+const roId = `${id}r`;
+const roSysNs = `e2e-gw-rosys-${id}`;
+const roAppNs = `e2e-gw-ro-${id}`;
 const CRD_DIR = path.join(repoRoot, 'manifests', 'crds', 'istio');
 const HOST = 'httpbin.example.com';
 const GATEWAY_SA = 'weft-ingressgateway';
@@ -45,6 +49,8 @@ const GATEWAY_SA = 'weft-ingressgateway';
 let kubelet: ProcessKubeletHandle | undefined;
 let cp: ControlPlaneProcess | undefined;
 let injector: Injector | undefined;
+let roCp: ControlPlaneProcess | undefined;
+let roInjector: Injector | undefined;
 let weft: { version: string; close(): void } | undefined;
 const createdCrds: string[] = [];
 let gatewayPod: V1Pod;
@@ -80,7 +86,7 @@ function renderedGateway(version: string): { sa: V1ServiceAccount; svc: V1Servic
   return { sa: find<V1ServiceAccount>('ServiceAccount'), svc, deploy };
 }
 
-function echoDeployment(name: string, sa: string | undefined, labels: Record<string, string>): V1Deployment {
+function echoDeployment(name: string, sa: string | undefined, labels: Record<string, string>, port = 8080): V1Deployment {
   return {
     metadata: { name, labels },
     spec: {
@@ -93,7 +99,7 @@ function echoDeployment(name: string, sa: string | undefined, labels: Record<str
           ...(sa ? { serviceAccountName: sa } : {}),
           terminationGracePeriodSeconds: 2,
           containers: [{
-            name: 'app', image: 'weft-test/echo:1', env: downwardEnv, ports: [{ name: 'http', containerPort: 8080 }],
+            name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, { name: 'PORT', value: String(port) }], ports: [{ name: 'http', containerPort: port }],
             readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
           }],
         },
@@ -183,13 +189,16 @@ beforeAll(async () => {
 afterAll(async () => {
   const pause = Math.min(600, Number(process.env.WEFT_E2E_MESH_PAUSE_S ?? 0) || 0);
   if (pause > 0) await new Promise((r) => setTimeout(r, pause * 1000));
-  await Promise.all([appNs, extNs, sysNs].map((name) => clients.core.deleteNamespace({ name }).catch(() => undefined)));
+  const all = [appNs, extNs, sysNs, roAppNs, roSysNs];
+  await Promise.all(all.map((name) => clients.core.deleteNamespace({ name }).catch(() => undefined)));
   await injector?.close().catch(() => undefined);
+  await roInjector?.close().catch(() => undefined);
   await waitFor('test pods gone', async () => {
-    const lists = await Promise.all([appNs, extNs, sysNs].map((namespace) => clients.core.listNamespacedPod({ namespace }).catch(() => ({ items: [] }))));
+    const lists = await Promise.all(all.map((namespace) => clients.core.listNamespacedPod({ namespace }).catch(() => ({ items: [] }))));
     return lists.every((l) => l.items.length === 0);
   }, 60_000, 500).catch(() => undefined);
   await cp?.close().catch(() => undefined);
+  await roCp?.close().catch(() => undefined);
   for (const name of createdCrds) await clients.apiext.deleteCustomResourceDefinition({ name }).catch(() => undefined);
   weft?.close();
   await kubelet?.stop();
@@ -357,4 +366,48 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     expect(viaGateway.status).toBe(200);
     expect(json(viaGateway).pod).toBe(backendPod.metadata!.name);
   }, 90_000);
+
+  it('6. REGISTRY_ONLY: a second mesh blocks the same kind of call (HTTP 502 from block_all, TCP closed), while ALLOW_ANY lets it through', async () => {
+    // An unmeshed pod on a port no Service in this test declares: the TCP catch-all's case.
+    await clients.apps.createNamespacedDeployment({ namespace: extNs, body: echoDeployment('outside-tcp', undefined, { app: 'outside-tcp' }, 7077) });
+    for (const [name, labels] of [[roSysNs, {}], [roAppNs, { [SEL]: roId, 'weft.dev/injection': 'enabled' }]] as const) {
+      await clients.core.createNamespace({ body: { metadata: { name, labels: { 'weft.dev/test': 'true', ...labels } } } });
+    }
+    roCp = await startControlPlaneProcess({
+      kubeconfig: kubeconfigPath, meshNamespace: roSysNs, id: roId, caTls: true, bundleNamespaceSelector: `${SEL}=${roId}`,
+      extraArgs: ['--outbound-traffic-policy', 'REGISTRY_ONLY'],
+    });
+    roInjector = await startInjector({ clients, id: roId, secretNamespace: roSysNs, selector: { [SEL]: roId }, injection: meshInjectionConfig(roCp, weft!.version), logger });
+    await waitForDefaultSA(clients, roAppNs);
+    await clients.core.createNamespacedServiceAccount({ namespace: roAppNs, body: { metadata: { name: 'sleep' } } });
+    await waitFor('the REGISTRY_ONLY injector is live', async () => {
+      const p = await clients.core.createNamespacedPod({
+        namespace: roAppNs, dryRun: 'All',
+        body: { metadata: { name: `probe-${randomBytes(2).toString('hex')}` }, spec: { containers: [{ name: 'a', image: 'weft-test/echo:1' }] } },
+      });
+      return (p.spec?.initContainers ?? []).some((c) => c.name === 'weft-proxy');
+    }, 30_000, 300);
+    // A Service with an HTTP port 8080 makes 8080 an HTTP port for this mesh's sidecars, so an
+    // unknown destination on 8080 meets the catch-all virtual host (block_all) deterministically.
+    await clients.apps.createNamespacedDeployment({ namespace: roAppNs, body: echoDeployment('sleep', 'sleep', { app: 'sleep' }) });
+    await clients.core.createNamespacedService({ namespace: roAppNs, body: { metadata: { name: 'known' }, spec: { selector: { app: 'sleep' }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } } });
+    const [roClient] = await readyPods(clients, roAppNs, 'app=sleep', 1, 90_000);
+    const [outsideTcp] = await readyPods(clients, extNs, 'app=outside-tcp', 1, 60_000);
+    const roNetns = podNetns(roClient!);
+    const httpTarget = `http://${extPod.status!.podIP!}:8080/blocked`;
+    const tcpTarget = `http://${outsideTcp!.status!.podIP!}:7077/blocked`;
+
+    const blocked = await until('REGISTRY_ONLY: HTTP to an unknown pod IP gets block_all 502', () => curlInNetns(roNetns, httpTarget, { timeoutS: 5 }),
+      (x) => x.status === 502, (x) => `exit=${x.exit} status=${x.status} body=${x.body.slice(0, 200)}`, 30_000);
+    expect(blocked.body).not.toContain('"pod"');
+    const tcpBlocked = await curlInNetns(roNetns, tcpTarget, { timeoutS: 5 });
+    expect(tcpBlocked.status).toBe(0); // BlackHoleCluster: closed, no HTTP answer at all
+    expect(tcpBlocked.exit).not.toBe(0);
+    // The same two calls from the ALLOW_ANY mesh get through (so the blocking is the policy, not the network).
+    const allowed = await curlInNetns(podNetns(clientPod), tcpTarget, { timeoutS: 10 });
+    expect(allowed.status).toBe(200);
+    expect(json(allowed).pod).toBe(outsideTcp!.metadata!.name);
+    const allowedHttp = await curlInNetns(podNetns(clientPod), httpTarget, { timeoutS: 10 });
+    expect(allowedHttp.status).toBe(200);
+  }, 180_000);
 });
