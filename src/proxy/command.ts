@@ -16,6 +16,8 @@ import { XdsClient } from './xds-client.js';
 import { TlsIdentity } from './tls.js';
 import { startAdminServer } from './admin.js';
 import { applyIptables, iptablesRules } from './iptables.js';
+import { CredentialStore } from './credentials.js';
+import { kubeSecretFetcher } from './kube-credentials.js';
 
 export interface RunningProxy {
   proxy: Proxy;
@@ -29,8 +31,8 @@ async function readOptional(file: string): Promise<string | undefined> {
 }
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
-export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<RunningProxy> {
-  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }) });
+export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { credentials?: CredentialStore } = {}): Promise<RunningProxy> {
+  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   let agent: CertAgent | undefined;
   if (b.caAddress) {
     const rootCertPem = await readOptional(b.trustBundleFile);
@@ -88,7 +90,11 @@ export function registerProxyCommands(program: Command): Command {
         throw new WeftError('WEFT_E_INVALID_INPUT', `--gateway-type must be ${GATEWAY_TYPES.join(' or ')}`, { value: opts.gatewayType });
       }
       const logger = createRootLogger('weft-proxy', { level: opts.logLevel ?? b.logLevel });
-      const running = await runProxy(b, logger);
+      // Gateways serve credentialName Secrets from their own namespace (Istio's secure ingress).
+      const credentials = mode === 'gateway'
+        ? new CredentialStore(kubeSecretFetcher(b.namespace), logger.child({ component: 'credentials' }))
+        : undefined;
+      const running = await runProxy(b, logger, credentials ? { credentials } : {});
       const stop = (): void => {
         void running.shutdown().then(() => process.exit(0));
       };

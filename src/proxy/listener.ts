@@ -26,6 +26,8 @@ export interface ListenerDeps {
   identity: () => TlsIdentity | undefined;
   logger: Logger;
   origDst: (s: net.Socket) => OrigDst;
+  /** The serving context of a gateway credential (credentialName); undefined = not loaded. */
+  credential?: (name: string) => tls.SecureContext | undefined;
 }
 
 interface ConnCtx { http: HttpContext; chain: FilterChain }
@@ -267,12 +269,19 @@ export class ListenerRuntime {
   }
 
   private terminateTls(socket: net.Socket, _l: Listener, chain: FilterChain): void {
-    const id = this.deps.identity();
-    if (!id) { socket.destroy(); return; }
     const tlsCfg = chain.tls!;
+    // A gateway server's credentialName serves that Secret's certificate (and asks for no client
+    // certificate unless MUTUAL); everything else serves the workload identity.
+    const credential = tlsCfg.credentialName;
+    const secureContext = credential ? this.deps.credential?.(credential) : this.deps.identity()?.secureContext;
+    if (!secureContext) {
+      if (credential) this.deps.logger.debug({ listener: this.name, credential }, 'no TLS credential loaded: connection closed');
+      socket.destroy();
+      return;
+    }
     const prefix = this.h2Prefix.get(socket);
     const ts = new tls.TLSSocket(prefix ? new ReplaySocket(socket, prefix) : socket, {
-      isServer: true, secureContext: id.secureContext, requestCert: true, rejectUnauthorized: tlsCfg.requireClientCert,
+      isServer: true, secureContext, requestCert: credential ? tlsCfg.requireClientCert : true, rejectUnauthorized: tlsCfg.requireClientCert,
       // HTTP chains also accept Istio's mesh ALPN values (as HTTP/1.1), so a peer that offers only
       // istio-peer-exchange/istio is not refused with no_application_protocol.
       ALPNProtocols: chain.filter.kind === 'http' ? ['h2', 'http/1.1', 'istio-peer-exchange', 'istio'] : tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['istio', 'http/1.1'],

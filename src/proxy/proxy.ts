@@ -14,6 +14,7 @@ import { loadOrigDstAddon, originalDst } from './orig-dst.js';
 import os from 'node:os';
 import { PROXY_PORTS } from '../api/sidecar.js';
 import { localAddressPredicate, type LoopGuard } from './passthrough.js';
+import type { CredentialStore } from './credentials.js';
 
 /** Interface addresses are re-read at most this often (a pod's IP does not change under a running proxy). */
 const LOCAL_ADDRESS_TTL_MS = 5_000;
@@ -28,6 +29,17 @@ export interface ProxyDeps {
   headersTimeoutMs?: number;
   /** JSON access log (one line per request); undefined = off. */
   accessLog?: Logger;
+  /** Gateway credentials (credentialName Secrets); without it such chains close their connections. */
+  credentials?: CredentialStore;
+}
+
+/** Every credentialName the listeners' TLS chains serve. */
+export function credentialNames(cfg: ProxyConfig): string[] {
+  const out = new Set<string>();
+  for (const l of cfg.listeners.values()) {
+    for (const c of [...l.filterChains, ...(l.defaultChain ? [l.defaultChain] : [])]) if (c.tls?.credentialName) out.add(c.tls.credentialName);
+  }
+  return [...out].sort();
 }
 
 function maxHeaderBytes(l: Listener): number {
@@ -101,6 +113,8 @@ export class Proxy {
 
   private async applyNow(next: ProxyConfig): Promise<void> {
     this.clusters.update(next);
+    // Fetch new credentials before the listeners that serve them start accepting.
+    if (this.deps.credentials) await this.deps.credentials.want(credentialNames(next));
     this.cfg = next;
     for (const [name, l] of next.listeners) {
       if (!l.bindToPort) continue;
@@ -112,6 +126,7 @@ export class Proxy {
       const rt = new ListenerRuntime(name, {
         config: () => this.cfg, http: this.http, h2: this.h2, tcp: this.tcp, identity: () => this.identityRef,
         logger: this.deps.logger, origDst: (s) => originalDst(s, this.addon),
+        credential: (name) => this.deps.credentials?.get(name),
       }, maxHeaderBytes(l), this.deps.headersTimeoutMs);
       try {
         const port = await rt.listen(addr, l.port);
@@ -145,5 +160,6 @@ export class Proxy {
     for (const rt of rts) rt.destroyConnections();
     await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.clusters.close();
+    this.deps.credentials?.close();
   }
 }

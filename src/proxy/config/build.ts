@@ -404,11 +404,24 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
 function downstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker): DownstreamTls | undefined {
   if (!ts?.typed_config || !anyTypeName(ts.typed_config).endsWith('DownstreamTlsContext')) return undefined;
   const d = unpack(ts.typed_config) as { require_client_certificate?: { value?: boolean }; common_tls_context?: CommonTlsContextShape };
-  return {
+  const out: DownstreamTls = {
     requireClientCert: bool(d.require_client_certificate, false),
     expectedSans: commonTlsSans(d.common_tls_context),
     alpn: d.common_tls_context?.alpn_protocols ?? [],
   };
+  const credential = credentialSecretName(d.common_tls_context?.tls_certificate_sds_secret_configs?.[0]?.name);
+  if (credential) out.credentialName = credential;
+  return out;
+}
+
+/** SDS name `default` is the workload identity; anything else names a Secret (Istio spells it `kubernetes://<name>`). */
+export function credentialSecretName(sdsName: string | undefined): string | undefined {
+  if (!sdsName || sdsName === 'default') return undefined;
+  const name = sdsName.startsWith('kubernetes://') ? sdsName.slice('kubernetes://'.length) : sdsName;
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
+    throw invalidConfig('tls_certificate_sds_secret_configs names no valid Secret', { field: 'DownstreamTlsContext.common_tls_context.tls_certificate_sds_secret_configs[0].name', value: sdsName });
+  }
+  return name;
 }
 
 /** envoy.filters.http.rbac filters in http_filters order (Istio: DENY before ALLOW). */

@@ -154,7 +154,14 @@ export interface Endpoint {
 
 export type DownstreamTlsMode = 'none' | 'tls' | 'mtls';
 
-export interface DownstreamTls { requireClientCert: boolean; expectedSans: string[]; alpn: string[] }
+export interface DownstreamTls {
+  requireClientCert: boolean; expectedSans: string[]; alpn: string[];
+  /**
+   * A Secret (in the proxy's own namespace) whose certificate this chain serves: a gateway
+   * server's credentialName, from tls_certificate_sds_secret_configs. Absent = the workload identity.
+   */
+  credentialName?: string;
+}
 
 export interface FilterChainMatch {
   destinationPort?: number; serverNames: string[]; transportProtocol?: string; applicationProtocols: string[];

@@ -5,7 +5,7 @@
 // Objects, in apply order (webhooks last so they never point at nothing):
 //   Namespace (unless it is the operator's own), per revision: ServiceAccount, ClusterRole +
 //   Binding, Role + Binding, mesh/injection ConfigMap, Service, Deployment, PDB; the trust
-//   bundle ConfigMap; per gateway: ServiceAccount, Service, Deployment, PDB; per revision the
+//   bundle ConfigMap; per gateway: ServiceAccount, Role + Binding, Service, Deployment, PDB; per revision the
 //   MutatingWebhookConfiguration; the ValidatingWebhookConfiguration.
 //
 // RBAC, least privilege (no wildcard verbs or resources):
@@ -15,7 +15,9 @@
 //     patch because the CA publishes the trust bundle ConfigMap into every meshed namespace.
 //   - control plane, own namespace only: Secrets (the CA's signing key lives there), Leases
 //     (its own leader election), ConfigMaps. There is NO cluster-wide Secret read: no feature
-//     needs one (gateway TLS credentials are a later feature and would get a scoped Role).
+//     needs one.
+//   - each gateway, own namespace only: `get` Secrets, for its servers' credentialName (the
+//     gateway fetches its TLS certificates itself; keys never pass through the control plane).
 import { INJECTED_VOLUMES, type InjectionConfig } from '../../api/injection.js';
 import {
   COMPONENT_REVISION_LABEL,
@@ -328,6 +330,20 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
   ];
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }) },
+    // The gateway reads its servers' credentialName Secrets itself, from its own namespace only.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }),
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: c.ns }],
+    },
     {
       apiVersion: 'v1',
       kind: 'Service',
