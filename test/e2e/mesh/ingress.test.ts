@@ -13,7 +13,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import type { V1CustomResourceDefinition, V1Deployment, V1Pod, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1CustomResourceDefinition, V1Deployment, V1Pod, V1Role, V1RoleBinding, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import * as k8s from '@kubernetes/client-node';
+import { createCA, issueServingCert } from '../../../src/webhook/certs.js';
 import { createRootLogger } from '../../../src/log/logger.js';
 import { renderControlPlane } from '../../../src/render/controlplane/render.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
@@ -59,7 +63,7 @@ let clientPod: V1Pod;
 let extPod: V1Pod;
 
 /** The operator's rendering of one ingress gateway, in the mesh namespace, at this worktree's build. */
-function renderedGateway(version: string): { sa: V1ServiceAccount; svc: V1Service; deploy: V1Deployment } {
+function renderedGateway(version: string): { sa: V1ServiceAccount; role: V1Role; binding: V1RoleBinding; svc: V1Service; deploy: V1Deployment } {
   const mc: MeshConfig = {
     apiVersion: 'operator.weft.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: `e2e-gw-${id}` },
     spec: { version, namespace: sysNs, hub: 'ghcr.io/weft', gateways: [{ name: 'ingressgateway', type: 'ingress', labels: { istio: 'ingressgateway' } }] },
@@ -83,7 +87,7 @@ function renderedGateway(version: string): { sa: V1ServiceAccount; svc: V1Servic
   Object.assign(pod, onProcessNode, { terminationGracePeriodSeconds: 2 });
   const svc = find<V1Service>('Service');
   svc.spec!.type = 'ClusterIP'; // nothing outside reaches it here; no node ports to allocate
-  return { sa: find<V1ServiceAccount>('ServiceAccount'), svc, deploy };
+  return { sa: find<V1ServiceAccount>('ServiceAccount'), role: find<V1Role>('Role'), binding: find<V1RoleBinding>('RoleBinding'), svc, deploy };
 }
 
 function echoDeployment(name: string, sa: string | undefined, labels: Record<string, string>, port = 8080): V1Deployment {
@@ -149,6 +153,24 @@ function h2FrameTypes(buf: Buffer): number[] {
   return types;
 }
 
+/** One bounded HTTPS request from the host to a pod IP, verifying the server against `ca` for `servername`. */
+async function httpsFromHost(ip: string, urlPath: string, servername: string, ca: string): Promise<HostHttpResult & { peerCn?: string }> {
+  if (!ip.startsWith('10.88.')) throw new Error(`refusing to send to ${ip}: not a pod IP`);
+  return await new Promise((resolve) => {
+    let settled = false;
+    const done = (r: HostHttpResult & { peerCn?: string }): void => { if (!settled) { settled = true; clearTimeout(timer); resolve(r); } };
+    const req = https.request({ host: ip, port: 443, path: urlPath, servername, ca, headers: { host: servername }, agent: false }, (res) => {
+      const peer = (res.socket as TLSSocket).getPeerCertificate();
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8'), peerCn: String(peer.subject?.CN ?? '') }));
+    });
+    const timer = setTimeout(() => { req.destroy(); done({ status: 0, headers: {}, body: '', error: 'timeout' }); }, 10_000);
+    req.on('error', (e) => done({ status: 0, headers: {}, body: '', error: e.message }));
+    req.end();
+  });
+}
+
 async function proxyRestarts(pod: V1Pod, container: string): Promise<number> {
   const p = await clients.core.readNamespacedPod({ name: pod.metadata!.name!, namespace: pod.metadata!.namespace! });
   return [...(p.status?.containerStatuses ?? []), ...(p.status?.initContainerStatuses ?? [])].find((s) => s.name === container)?.restartCount ?? 0;
@@ -208,6 +230,9 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
   it('1. the rendered gateway and a meshed httpbin come up; the gateway holds its own SPIFFE identity', async () => {
     const gw = renderedGateway(weft!.version);
     await clients.core.createNamespacedServiceAccount({ namespace: sysNs, body: gw.sa });
+    const rbac = clients.config.makeApiClient(k8s.RbacAuthorizationV1Api);
+    await rbac.createNamespacedRole({ namespace: sysNs, body: gw.role });
+    await rbac.createNamespacedRoleBinding({ namespace: sysNs, body: gw.binding });
     await clients.core.createNamespacedService({ namespace: sysNs, body: gw.svc });
     await clients.apps.createNamespacedDeployment({ namespace: sysNs, body: gw.deploy });
     // httpbin as in Istio's samples: Service port 8000 named http -> container 8080.
@@ -410,4 +435,50 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     const allowedHttp = await curlInNetns(podNetns(clientPod), httpTarget, { timeoutS: 10 });
     expect(allowedHttp.status).toBe(200);
   }, 180_000);
+
+  it('7. secure ingress (Istio task): a SIMPLE TLS server with credentialName serves that Secret certificate on 443 and routes to httpbin', async () => {
+    const now = new Date();
+    const ca = await createCA(now, 24 * 3600_000, 'example.com root');
+    const leaf = await issueServingCert(ca, now, 24 * 3600_000, [HOST], []);
+    // As in the task: a kubernetes.io/tls Secret in the gateway's namespace.
+    await clients.core.createNamespacedSecret({
+      namespace: sysNs,
+      body: { metadata: { name: 'httpbin-credential' }, type: 'kubernetes.io/tls', data: { 'tls.crt': Buffer.from(leaf.certPem).toString('base64'), 'tls.key': Buffer.from(leaf.keyPem).toString('base64') } },
+    });
+    await clients.custom.createNamespacedCustomObject({
+      group: 'networking.istio.io', version: 'v1', namespace: appNs, plural: 'gateways',
+      body: {
+        apiVersion: 'networking.istio.io/v1', kind: 'Gateway', metadata: { name: 'mygateway' },
+        spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 443, name: 'https', protocol: 'HTTPS' }, tls: { mode: 'SIMPLE', credentialName: 'httpbin-credential' }, hosts: [HOST] }] },
+      },
+    });
+    await clients.custom.createNamespacedCustomObject({
+      group: 'networking.istio.io', version: 'v1', namespace: appNs, plural: 'virtualservices',
+      body: {
+        apiVersion: 'networking.istio.io/v1', kind: 'VirtualService', metadata: { name: 'httpbin-tls' },
+        spec: {
+          hosts: [HOST], gateways: ['mygateway'],
+          http: [{ match: [{ uri: { prefix: '/status' } }, { uri: { prefix: '/delay' } }], route: [{ destination: { port: { number: 8000 }, host: 'httpbin' } }] }],
+        },
+      },
+    });
+    const ip = gatewayPod.status!.podIP!;
+    const first = await until('HTTPS through the gateway with the credential', () => httpsFromHost(ip, '/status/200', HOST, ca.certPem),
+      (r) => r.status === 200, describeResult, 45_000);
+    expect(first.peerCn).toBe(HOST); // the Secret's certificate, verified against its own CA and name
+    expect(json(first).pod).toBe(backendPod.metadata!.name);
+    expect(json(first).headers?.['x-forwarded-client-cert']).toBe(`By=;URI=spiffe://cluster.local/ns/${sysNs}/sa/${GATEWAY_SA}`);
+    const N = 10;
+    let ok = 0;
+    for (let i = 0; i < N; i++) if ((await httpsFromHost(ip, `/status/${200 + i}`, HOST, ca.certPem)).status === 200) ok++;
+    expect(ok).toBe(N);
+    // A server name this Gateway does not serve gets no certificate at all (no filter chain).
+    const otherSni = await httpsFromHost(ip, '/status/200', 'other.example.com', ca.certPem);
+    expect(otherSni.status).toBe(0);
+    // Plaintext on the TLS port is closed.
+    const plain = await sendRaw(ip, 443, Buffer.from(`GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`), 3000);
+    expect(plain.reply.toString('latin1')).not.toContain('"pod"');
+    // Port 80 still serves the plain HTTP Gateway.
+    expect((await toGateway('/status/200')).status).toBe(200);
+  }, 120_000);
 });
