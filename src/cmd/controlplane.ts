@@ -8,6 +8,7 @@ import { runCaService, type CaService } from '../ca/service.js';
 import { caMetricsText } from '../ca/metrics.js';
 import { listMeshNamespaces, publishTrustBundle } from '../ca/bundle.js';
 import { WeftError, errorMessage, invalidInput } from '../errors/errors.js';
+import { OUTBOUND_TRAFFIC_POLICIES, type OutboundTrafficPolicy } from '../xds/model.js';
 import { isIP } from 'node:net';
 import { DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { onShutdown } from './signals.js';
@@ -32,6 +33,16 @@ interface ControlPlaneFlags {
   revision: string;
   meshConfig?: string;
   rotationTickSeconds: string;
+  outboundTrafficPolicy: string;
+}
+
+/** --outbound-traffic-policy: Istio's meshConfig.outboundTrafficPolicy.mode. */
+export function parseOutboundTrafficPolicy(v: string): OutboundTrafficPolicy {
+  const mode = v.toUpperCase();
+  if (!(OUTBOUND_TRAFFIC_POLICIES as readonly string[]).includes(mode)) {
+    throw new WeftError('WEFT_E_INVALID_INPUT', '--outbound-traffic-policy must be ALLOW_ANY or REGISTRY_ONLY', { value: v });
+  }
+  return mode as OutboundTrafficPolicy;
 }
 
 /** DNS names proxies dial the CA by: the revision's control plane Service (as rendered), short and full. */
@@ -72,6 +83,7 @@ export function registerControlPlaneCommand(program: Command): void {
     .option('--bundle-namespace-selector <selector>', 'only publish the trust bundle to injection-enabled namespaces that also match this label selector')
     .option('--rejection-report-seconds <n>', 'how often to report proxies\' config rejections (NACKs) as pod Events and the weft-xds-rejections ConfigMap; 0 = off', '5')
     .option('--rotation-tick-seconds <n>', 'how often the root rotation driver checks the CA Secret and the proxies\' ROOTCA ACKs', '2')
+    .option('--outbound-traffic-policy <mode>', 'sidecar traffic to destinations outside the registry: ALLOW_ANY (pass through to the original destination) or REGISTRY_ONLY (blocked: HTTP 502, TCP closed)', 'ALLOW_ANY')
     .addHelpText('after', '\nExample:\n  weft controlplane --kubeconfig ~/.kube/config --host 127.0.0.1\n')
     .action(async (flags: ControlPlaneFlags) => {
       const tickMs = rotationTickMs(flags.rotationTickSeconds);
@@ -89,6 +101,7 @@ export function registerControlPlaneCommand(program: Command): void {
       const cp = await startControlPlane({
         kubeClients: clients, logger, host: flags.host, trustDomain: flags.trustDomain,
         metricsText: () => (attached.ca ? caMetricsText(attached.ca.server.stats, attached.ca.issuer.currentMaterial, new Date()) : ''),
+        outboundTrafficPolicy: parseOutboundTrafficPolicy(flags.outboundTrafficPolicy),
         xdsPort: parsePort(flags.xdsPort, '--xds-port'), debugPort: parsePort(flags.debugPort, '--debug-port'),
       });
       const ca = await runCaService({

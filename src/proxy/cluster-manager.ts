@@ -11,13 +11,31 @@ import { Host } from './balance/host.js';
 import { CircuitBreaker } from './resilience/circuit-breaker.js';
 import { OutlierDetector } from './resilience/outlier.js';
 import { checkPeerIdentity, type TlsIdentity } from './tls.js';
+import type { PickContext } from './balance/balancers.js';
+import type { OrigDst } from './orig-dst.js';
+import { passthroughTarget, type LoopGuard, type PassthroughDecision } from './passthrough.js';
 
 export interface ClusterDeps {
   now: () => number;
   rand: () => number;
   /** Workload identity for clusters whose transport socket is TLS; undefined = no mTLS available. */
   identity?: () => TlsIdentity | undefined;
+  /** What passthrough (ORIGINAL_DST) must never dial: the proxy's own listeners. Default: nothing is local. */
+  loopGuard?: () => LoopGuard;
 }
+
+/** Facts an ORIGINAL_DST cluster picks its host from; ignored by every other cluster. */
+export interface PassthroughFacts {
+  connDst?: OrigDst;
+  /** x-envoy-original-dst-host (HTTP only). */
+  header?: string;
+}
+
+export type HostPick = { host: Host; passthrough?: PassthroughDecision } | { host: undefined; passthrough?: PassthroughDecision };
+
+/** At most this many on-demand passthrough hosts per cluster; beyond it, idle ones are dropped first. */
+export const MAX_PASSTHROUGH_HOSTS = 1024;
+const NO_LOOP_GUARD: LoopGuard = { ownPorts: new Set(), isLocalAddress: () => false };
 
 /** Idle keep-alive sockets are closed before a typical upstream's 5 s keep-alive timeout. */
 const IDLE_SOCKET_MS = 4000;
@@ -30,6 +48,9 @@ export class ClusterState {
   private sweepTimer?: NodeJS.Timeout;
   private readonly agents = new Map<string, http.Agent>();
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
+  /** ORIGINAL_DST hosts by address:port, made on demand and dropped once unused (Envoy's cleanup_interval). */
+  private readonly passthroughHosts = new Map<string, { host: Host; lastUsed: number }>();
+  private cleanupTimer?: NodeJS.Timeout;
 
   constructor(public cluster: Cluster, private readonly deps: ClusterDeps) {
     this.breaker = new CircuitBreaker(cluster.circuitBreakers);
@@ -51,6 +72,60 @@ export class ClusterState {
       this.outlier = undefined;
     }
     this.balancer = makeBalancer(cluster.lbPolicy, this.hosts, this.deps.rand);
+    clearInterval(this.cleanupTimer);
+    this.cleanupTimer = undefined;
+    if (cluster.originalDst) {
+      this.cleanupTimer = setInterval(() => this.sweepPassthrough(this.deps.now()), cluster.originalDst.cleanupIntervalMs);
+      this.cleanupTimer.unref();
+    } else {
+      this.dropPassthroughHosts(() => true);
+    }
+  }
+
+  /**
+   * The host for one request or connection. ORIGINAL_DST clusters use the connection's
+   * original destination (or the header, when enabled); the rest ask the balancer.
+   */
+  pick(ctx: PickContext, facts: PassthroughFacts = {}): HostPick {
+    const od = this.cluster.originalDst;
+    if (!od) return { host: this.balancer.pick(ctx) };
+    const decision = passthroughTarget({ ...facts, useHttpHeader: od.useHttpHeader }, (this.deps.loopGuard ?? (() => NO_LOOP_GUARD))());
+    if (!decision.ok) return { host: undefined, passthrough: decision };
+    const key = `${decision.target.address}:${decision.target.port}`;
+    let entry = this.passthroughHosts.get(key);
+    if (!entry) {
+      if (this.passthroughHosts.size >= MAX_PASSTHROUGH_HOSTS) this.sweepPassthrough(Infinity);
+      if (this.passthroughHosts.size >= MAX_PASSTHROUGH_HOSTS) return { host: undefined, passthrough: decision };
+      entry = {
+        host: new Host({ address: decision.target.address, port: decision.target.port, weight: 1, healthy: true, locality: '//', priority: 0 }),
+        lastUsed: ctx.now,
+      };
+      this.passthroughHosts.set(key, entry);
+    }
+    entry.lastUsed = ctx.now;
+    return { host: entry.host, passthrough: decision };
+  }
+
+  /** Passthrough hosts currently known (admin /clusters, tests). */
+  get passthroughHostCount(): number {
+    return this.passthroughHosts.size;
+  }
+
+  /** Drops passthrough hosts with nothing in flight that were last used before `before`. */
+  sweepPassthrough(now: number): void {
+    const idleMs = this.cluster.originalDst?.cleanupIntervalMs ?? 0;
+    this.dropPassthroughHosts((e) => e.host.active === 0 && now - e.lastUsed >= idleMs);
+  }
+
+  private dropPassthroughHosts(drop: (e: { host: Host; lastUsed: number }) => boolean): void {
+    for (const [k, e] of this.passthroughHosts) {
+      if (!drop(e)) continue;
+      this.passthroughHosts.delete(k);
+      this.agents.get(k)?.destroy();
+      this.agents.delete(k);
+      this.sessions.get(k)?.close();
+      this.sessions.delete(k);
+    }
   }
 
   setEndpoints(eps: Endpoint[]): void {
@@ -61,7 +136,7 @@ export class ClusterState {
       prev.endpoint = e; // same object: in-flight requests still hold it
       return prev;
     });
-    const keep = new Set(this.hosts.map((h) => h.key));
+    const keep = new Set([...this.hosts.map((h) => h.key), ...this.passthroughHosts.keys()]);
     for (const [k, a] of this.agents) if (!keep.has(k)) { a.destroy(); this.agents.delete(k); }
     for (const [k, s] of this.sessions) if (!keep.has(k)) { s.close(); this.sessions.delete(k); }
     this.balancer = makeBalancer(this.cluster.lbPolicy, this.hosts, this.deps.rand);
@@ -122,6 +197,8 @@ export class ClusterState {
 
   close(): void {
     clearInterval(this.sweepTimer);
+    clearInterval(this.cleanupTimer);
+    this.passthroughHosts.clear();
     for (const a of this.agents.values()) a.destroy();
     for (const s of this.sessions.values()) s.destroy();
     this.agents.clear();

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { PROXY_PORTS } from '../api/sidecar.js';
 import { parseIptablesArgs } from '../api/injection.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
-import { errorMessage } from '../errors/errors.js';
+import { errorMessage, WeftError } from '../errors/errors.js';
+import { GATEWAY_TYPES } from '../api/meshconfig.js';
 import { workloadCertMetricsText } from '../identity/cert-agent.js';
 import { fileTokenSource } from '../identity/ca-client.js';
 import { startWorkloadIdentity, type WorkloadIdentity } from './workload-identity.js';
@@ -15,6 +16,8 @@ import { Proxy } from './proxy.js';
 import { XdsClient } from './xds-client.js';
 import { startAdminServer } from './admin.js';
 import { applyIptables, iptablesRules } from './iptables.js';
+import { CredentialStore } from './credentials.js';
+import { kubeSecretFetcher } from './kube-credentials.js';
 
 export interface RunningProxy {
   proxy: Proxy;
@@ -28,8 +31,8 @@ async function readOptional(file: string): Promise<string | undefined> {
 }
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
-export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<RunningProxy> {
-  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }) });
+export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { credentials?: CredentialStore } = {}): Promise<RunningProxy> {
+  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
   let wid: WorkloadIdentity | undefined;
   if (b.caAddress) {
     const rootCertPem = await readOptional(b.trustBundleFile);
@@ -74,19 +77,31 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
 export function registerProxyCommands(program: Command): Command {
   const proxyCmd = program.command('proxy').description('the Weft data plane (sidecar and gateway)');
   for (const mode of ['sidecar', 'gateway'] as const) {
-    proxyCmd.command(mode)
-      .description(mode === 'sidecar' ? 'run as a pod sidecar (config from the injected environment)' : 'run as an ingress/egress gateway')
-      .action(async () => {
-        const env = process.env;
-        const b = bootstrapFromEnv(env, mode === 'sidecar' ? 'sidecar' : 'router');
-        const logger = createRootLogger('weft-proxy', { level: b.logLevel });
-        const running = await runProxy(b, logger);
-        const stop = (): void => {
-          void running.shutdown().then(() => process.exit(0));
-        };
-        process.once('SIGTERM', stop);
-        process.once('SIGINT', stop);
-      });
+    const cmd = proxyCmd.command(mode)
+      .description(mode === 'sidecar' ? 'run as a pod sidecar (config from the injected environment)' : 'run as an ingress/egress gateway (listeners come from the Istio Gateways that select its pod labels)')
+      .option('--log-level <level>', 'log level (default: $WEFT_LOG_LEVEL or info)');
+    if (mode === 'gateway') {
+      // `router` is Envoy/Istio's node type for gateways, and what earlier operator renders ran.
+      cmd.alias('router').option('--gateway-type <type>', `the kind of gateway, ${GATEWAY_TYPES.join(' or ')} (informational: Gateway resources decide what it serves)`, 'ingress');
+    }
+    cmd.action(async (opts: { logLevel?: string; gatewayType?: string }) => {
+      const env = process.env;
+      const b = bootstrapFromEnv(env, mode === 'sidecar' ? 'sidecar' : 'router');
+      if (opts.gatewayType !== undefined && !(GATEWAY_TYPES as readonly string[]).includes(opts.gatewayType)) {
+        throw new WeftError('WEFT_E_INVALID_INPUT', `--gateway-type must be ${GATEWAY_TYPES.join(' or ')}`, { value: opts.gatewayType });
+      }
+      const logger = createRootLogger('weft-proxy', { level: opts.logLevel ?? b.logLevel });
+      // Gateways serve credentialName Secrets from their own namespace (Istio's secure ingress).
+      const credentials = mode === 'gateway'
+        ? new CredentialStore(kubeSecretFetcher(b.namespace), logger.child({ component: 'credentials' }))
+        : undefined;
+      const running = await runProxy(b, logger, credentials ? { credentials } : {});
+      const stop = (): void => {
+        void running.shutdown().then(() => process.exit(0));
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
   }
   proxyCmd.command('iptables')
     .description('install the traffic capture rules (init container)')

@@ -9,6 +9,8 @@ import {
   mutateRequestHeaders, mutateResponseHeaders, pickCluster, redirectLocation, rewritePath, routeRequest, type HeaderBag,
 } from './route/router.js';
 import type { ClusterManager } from './cluster-manager.js';
+import type { OrigDst } from './orig-dst.js';
+import { ORIGINAL_DST_HEADER, passthroughFacts } from './passthrough.js';
 import { stripHopByHop } from './http-proxy.js';
 import { classifyStatus } from './resilience/outlier.js';
 import { isRetriable, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
@@ -26,6 +28,8 @@ export interface H2Context {
   routes: () => RouteTable | undefined; direction: 'inbound' | 'outbound'; scheme: 'http' | 'https';
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
   authz?: ConnectionAuthz;
+  /** The connection's original destination (ORIGINAL_DST clusters forward there). */
+  originalDst?: OrigDst;
 }
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
@@ -99,7 +103,7 @@ export class H2Proxy {
     }
     const clusterName = pickCluster(action, this.deps.rand());
     const cs = this.deps.clusters.get(clusterName);
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    const host = cs?.pick({ now: this.deps.now() }, passthroughFacts(ctx.originalDst, header(ORIGINAL_DST_HEADER))).host;
     if (!cs || !host) { stream.resume(); localReply(stream, 503, cs ? 'UH' : 'NC', grpc, 'no healthy upstream'); finish(clusterName, 503, cs ? 'UH' : 'NC'); return; }
     if (!cs.breaker.tryRequest()) { stream.resume(); localReply(stream, 503, 'UO', grpc, 'upstream overflow'); finish(clusterName, 503, 'UO'); return; }
 
@@ -108,6 +112,7 @@ export class H2Proxy {
     stripHopByHop(h);
     mutateRequestHeaders(h, table, rr);
     delete h['x-forwarded-client-cert'];
+    if (cs.cluster.originalDst?.useHttpHeader) delete h[ORIGINAL_DST_HEADER]; // consumed here, not passed on
     if (!h['x-request-id']) h['x-request-id'] = randomUUID();
     const upAuthority = action.hostRewrite ?? authority;
     const upPath = rewritePath(rr.route, action, path);
@@ -161,7 +166,7 @@ export class H2Proxy {
       setTimeout(() => {
         cs.breaker.releaseRetry();
         if (finished) return;
-        const next = cs.balancer.pick({ now: this.deps.now(), avoid: retry.avoidPreviousHosts ? tried : undefined }) ?? host;
+        const next = cs.cluster.originalDst ? host : cs.balancer.pick({ now: this.deps.now(), avoid: retry.avoidPreviousHosts ? tried : undefined }) ?? host;
         tried.add(next.key);
         attempt(next);
       }, delay);

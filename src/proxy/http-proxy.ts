@@ -20,6 +20,8 @@ import { classifyStatus } from './resilience/outlier.js';
 import type { Stats } from './stats.js';
 import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz, type SecurityVerdict } from './authz/index.js';
 import type { KeyResolver } from './authn/index.js';
+import type { OrigDst } from './orig-dst.js';
+import { ORIGINAL_DST_HEADER, passthroughFacts } from './passthrough.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
 const REPLAY_LIMIT = 1024 * 1024;
@@ -46,6 +48,8 @@ export interface HttpContext {
   peerIdentity?: (req: http.IncomingMessage) => string | undefined;
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
   authz?: ConnectionAuthz;
+  /** The connection's original destination (ORIGINAL_DST clusters forward there). */
+  originalDst?: OrigDst;
 }
 
 /** No key source configured: every provider's keys are the inline ones, remote ones are unavailable. */
@@ -212,6 +216,8 @@ export class HttpProxy {
     const headers = copyEndToEnd(req.headers);
     mutateRequestHeaders(headers, table, rr);
     delete headers['x-forwarded-client-cert'];
+    const facts = passthroughFacts(ctx.originalDst, requestView(req).header(ORIGINAL_DST_HEADER));
+    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER]; // consumed here, not passed on
     const xfcc = ctx.peerIdentity?.(req);
     if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
@@ -259,8 +265,12 @@ export class HttpProxy {
       let staleRetried = false;
       const attemptOnce = (freshRetry: boolean): void => {
         if (done) return;
-        const host = cs.balancer.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined });
+        const picked = cs.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined }, facts);
+        const host = picked.host;
         if (!host) {
+          if (picked.passthrough && !picked.passthrough.ok) {
+            this.deps.logger.debug({ cluster: clusterName, reason: picked.passthrough.reason, target: picked.passthrough.target }, 'passthrough refused');
+          }
           done = true; release();
           localReply(res, 503, 'UH', 'no healthy upstream\n');
           finish(clusterName, 503, 'UH');
@@ -384,7 +394,8 @@ export class HttpProxy {
   /** Fire-and-forget shadow copy; Envoy appends "-shadow" to the authority. */
   private mirror(cluster: string, method: string, path: string, headers: HeaderBag, body: Buffer | undefined): void {
     const cs = this.deps.clusters.get(cluster);
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    // A mirror to a passthrough cluster has no original destination of its own: never sent.
+    const host = cs?.cluster.originalDst ? undefined : cs?.balancer.pick({ now: this.deps.now() });
     if (!cs || !host) return;
     const h: HeaderBag = { ...headers, host: `${String(headers.host ?? '')}-shadow` };
     const r = http.request({ host: host.endpoint.address, port: host.endpoint.port, method, path, headers: h as http.OutgoingHttpHeaders, agent: cs.agentFor(host), setHost: false });
@@ -416,9 +427,10 @@ export class HttpProxy {
     if (!table || !rr || rr.route.action.kind !== 'forward') { fail(404, 'Not Found'); return; }
     const action = rr.route.action;
     const cs = this.deps.clusters.get(pickCluster(action, this.deps.rand()));
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    const host = cs?.pick({ now: this.deps.now() }, passthroughFacts(ctx.originalDst, view.header(ORIGINAL_DST_HEADER))).host;
     if (!cs || !host) { fail(503, 'Service Unavailable'); return; }
     const headers: HeaderBag = { ...req.headers };
+    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER];
     mutateRequestHeaders(headers, table, rr);
     if (action.hostRewrite) headers.host = action.hostRewrite;
     const path = rewritePath(rr.route, action, req.url ?? '/');

@@ -26,6 +26,8 @@ export interface ListenerDeps {
   identity: () => TlsIdentity | undefined;
   logger: Logger;
   origDst: (s: net.Socket) => OrigDst;
+  /** The serving context of a gateway credential (credentialName); undefined = not loaded. */
+  credential?: (name: string) => tls.SecureContext | undefined;
 }
 
 /**
@@ -101,6 +103,7 @@ export class ListenerRuntime {
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
       deps.h2.handle(stream, headers, {
         routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme, ...(c.http.authz ? { authz: c.http.authz } : {}),
+        ...(c.http.originalDst ? { originalDst: c.http.originalDst } : {}),
       });
     });
     this.h2s.on('sessionError', () => { /* the session is torn down; nothing else to do */ });
@@ -267,6 +270,7 @@ export class ListenerRuntime {
     const direction = this.name.includes('inbound') || this.name.startsWith('virtualInbound') ? 'inbound' : 'outbound';
     return {
       routes, direction, scheme,
+      ...(connDestination(conn) ? { originalDst: connDestination(conn)! } : {}),
       ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
       ...(f.kind === 'http' && (f.rbac.length > 0 || f.jwt.length > 0) ? { authz: { filters: f.rbac, jwt: f.jwt, conn: conn ?? {} } } : {}),
     };
@@ -280,7 +284,7 @@ export class ListenerRuntime {
     const f = chain.filter;
     if (f.kind === 'tcp') {
       socket.resume();
-      this.deps.tcp.handle(socket, f);
+      this.deps.tcp.handle(socket, f, connDestination(conn));
       return;
     }
     const ctx: ConnCtx = {
@@ -319,12 +323,19 @@ export class ListenerRuntime {
   }
 
   private terminateTls(socket: net.Socket, chain: FilterChain, origin: { listener: string; facts: ConnectionFacts }): void {
-    const id = this.deps.identity();
-    if (!id) { socket.destroy(); return; }
     const tlsCfg = chain.tls!;
+    // A gateway server's credentialName serves that Secret's certificate (and asks for no client
+    // certificate unless MUTUAL); everything else serves the workload identity.
+    const credential = tlsCfg.credentialName;
+    const secureContext = credential ? this.deps.credential?.(credential) : this.deps.identity()?.secureContext;
+    if (!secureContext) {
+      if (credential) this.deps.logger.debug({ listener: this.name, credential }, 'no TLS credential loaded: connection closed');
+      socket.destroy();
+      return;
+    }
     const prefix = this.h2Prefix.get(socket);
     const ts = new tls.TLSSocket(prefix ? new ReplaySocket(socket, prefix) : socket, {
-      isServer: true, secureContext: id.secureContext, requestCert: true, rejectUnauthorized: tlsCfg.requireClientCert,
+      isServer: true, secureContext, requestCert: credential ? tlsCfg.requireClientCert : true, rejectUnauthorized: tlsCfg.requireClientCert,
       // HTTP chains also accept Istio's mesh ALPN values (as HTTP/1.1), so a peer that offers only
       // istio-peer-exchange/istio is not refused with no_application_protocol.
       ALPNProtocols: chain.filter.kind === 'http' ? ['h2', 'http/1.1', 'istio-peer-exchange', 'istio'] : tlsCfg.alpn.length > 0 ? tlsCfg.alpn : ['istio', 'http/1.1'],
@@ -351,6 +362,11 @@ export class ListenerRuntime {
     });
     socket.resume();
   }
+}
+
+/** The connection's (original) destination as accept() recorded it; passthrough forwards there. */
+function connDestination(conn: AuthzConnection | undefined): OrigDst | undefined {
+  return conn?.localIp && conn.destinationPort ? { address: conn.localIp, port: conn.destinationPort } : undefined;
 }
 
 function detectOrTcp(buf: Buffer): Detected {

@@ -12,6 +12,13 @@ import { Stats } from './stats.js';
 import type { TlsIdentity } from './tls.js';
 import { loadOrigDstAddon, originalDst } from './orig-dst.js';
 import { JwksCache, type KeyResolver, type RemoteJwks } from './authn/index.js';
+import os from 'node:os';
+import { PROXY_PORTS } from '../api/sidecar.js';
+import { localAddressPredicate, type LoopGuard } from './passthrough.js';
+import type { CredentialStore } from './credentials.js';
+
+/** Interface addresses are re-read at most this often (a pod's IP does not change under a running proxy). */
+const LOCAL_ADDRESS_TTL_MS = 5_000;
 
 export interface ProxyDeps {
   logger: Logger;
@@ -23,6 +30,17 @@ export interface ProxyDeps {
   headersTimeoutMs?: number;
   /** JSON access log (one line per request); undefined = off. */
   accessLog?: Logger;
+  /** Gateway credentials (credentialName Secrets); without it such chains close their connections. */
+  credentials?: CredentialStore;
+}
+
+/** Every credentialName the listeners' TLS chains serve. */
+export function credentialNames(cfg: ProxyConfig): string[] {
+  const out = new Set<string>();
+  for (const l of cfg.listeners.values()) {
+    for (const c of [...l.filterChains, ...(l.defaultChain ? [l.defaultChain] : [])]) if (c.tls?.credentialName) out.add(c.tls.credentialName);
+  }
+  return [...out].sort();
 }
 
 function maxHeaderBytes(l: Listener): number {
@@ -62,13 +80,28 @@ export class Proxy {
   constructor(private readonly deps: ProxyDeps) {
     const now = deps.now ?? Date.now;
     const rand = deps.rand ?? Math.random;
-    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef });
+    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef, loopGuard: () => this.loopGuard() });
     this.jwks = new JwksCache({ clusters: this.clusters, logger: deps.logger, now });
     const jwtKeys: KeyResolver = (p) => (p.jwks.kind === 'local' ? p.jwks.keys : this.jwks.keysFor(p.jwks.remote));
     const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };
     this.http = new HttpProxy({ ...common, jwtKeys, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
     this.h2 = new H2Proxy({ ...common, jwtKeys });
     this.tcp = new TcpProxy(common);
+  }
+
+  private localAddresses: { at: number; isLocal: (ip: string) => boolean } | undefined;
+
+  /** Passthrough never dials the proxy's own ports on a local address (that would loop through capture). */
+  private loopGuard(): LoopGuard {
+    const now = Date.now();
+    if (!this.localAddresses || now - this.localAddresses.at > LOCAL_ADDRESS_TTL_MS) {
+      const addrs = Object.values(os.networkInterfaces()).flatMap((l) => (l ?? []).map((a) => a.address));
+      this.localAddresses = { at: now, isLocal: localAddressPredicate(addrs) };
+    }
+    const ownPorts = new Set<number>(Object.values(PROXY_PORTS));
+    for (const l of this.listeners.values()) ownPorts.add(l.port);
+    for (const l of this.cfg.listeners.values()) if (l.bindToPort && l.port > 0) ownPorts.add(l.port);
+    return { ownPorts, isLocalAddress: this.localAddresses.isLocal };
   }
 
   get config(): ProxyConfig {
@@ -96,6 +129,8 @@ export class Proxy {
 
   private async applyNow(next: ProxyConfig): Promise<void> {
     this.clusters.update(next);
+    // Fetch new credentials before the listeners that serve them start accepting.
+    if (this.deps.credentials) await this.deps.credentials.want(credentialNames(next));
     this.cfg = next;
     // Keep-alive connections re-resolve their filter chain (RBAC, routes) on their next request.
     for (const { rt } of this.listeners.values()) rt.configChanged();
@@ -113,6 +148,7 @@ export class Proxy {
       const rt = new ListenerRuntime(name, {
         config: () => this.cfg, http: this.http, h2: this.h2, tcp: this.tcp, identity: () => this.identityRef,
         logger: this.deps.logger, origDst: (s) => originalDst(s, this.addon),
+        credential: (name) => this.deps.credentials?.get(name),
       }, maxHeaderBytes(l), this.deps.headersTimeoutMs);
       try {
         const port = await rt.listen(addr, l.port);
@@ -146,5 +182,6 @@ export class Proxy {
     for (const rt of rts) rt.destroyConnections();
     await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.clusters.close();
+    this.deps.credentials?.close();
   }
 }

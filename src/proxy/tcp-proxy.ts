@@ -4,6 +4,7 @@ import net from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { NetworkFilter } from './config/model.js';
 import type { ClusterManager } from './cluster-manager.js';
+import type { OrigDst } from './orig-dst.js';
 import type { Stats } from './stats.js';
 
 export interface TcpProxyDeps { clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number }
@@ -11,14 +12,19 @@ export interface TcpProxyDeps { clusters: ClusterManager; stats: Stats; logger: 
 export class TcpProxy {
   constructor(private readonly deps: TcpProxyDeps) {}
 
-  handle(down: net.Socket, filter: Extract<NetworkFilter, { kind: 'tcp' }>): void {
+  /** `connDst` is the connection's original destination, which ORIGINAL_DST clusters forward to. */
+  handle(down: net.Socket, filter: Extract<NetworkFilter, { kind: 'tcp' }>, connDst?: OrigDst): void {
     let x = this.deps.rand() * filter.totalWeight;
     let name = filter.clusters[filter.clusters.length - 1]!.name;
     for (const c of filter.clusters) { if (x < c.weight) { name = c.name; break; } x -= c.weight; }
     const cs = this.deps.clusters.get(name);
-    const host = cs?.balancer.pick({ now: this.deps.now() });
+    const picked = cs?.pick({ now: this.deps.now() }, connDst ? { connDst } : {});
+    const host = picked?.host;
     const labels = { destination_service: name };
     if (!cs || !host) {
+      if (picked?.passthrough && !picked.passthrough.ok) {
+        this.deps.logger.debug({ cluster: name, reason: picked.passthrough.reason, target: picked.passthrough.target }, 'passthrough refused');
+      }
       this.deps.stats.inc('istio_tcp_connections_refused_total', labels);
       down.destroy();
       return;

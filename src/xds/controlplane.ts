@@ -15,7 +15,7 @@ import type { Logger } from '../log/logger.js';
 import { SnapshotCache } from './cache.js';
 import { startDebugServer, type DebugServer } from './debug.js';
 import { Debouncer } from './debounce.js';
-import type { MeshModel, ProxyContext } from './model.js';
+import type { MeshModel, OutboundTrafficPolicy, ProxyContext } from './model.js';
 import { endpointAddressSet, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
 import { Registry } from './registry/registry.js';
 import type { InformerStatus } from './registry/informer.js';
@@ -66,6 +66,8 @@ export interface ControlPlaneOptions {
   domain?: string;
   trustDomain?: string;
   rootNamespace?: string;
+  /** meshConfig.outboundTrafficPolicy.mode for every sidecar; default ALLOW_ANY. */
+  outboundTrafficPolicy?: OutboundTrafficPolicy;
   debounceMs?: number;
   debounceMaxMs?: number;
   syncTimeoutMs?: number;
@@ -430,6 +432,7 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Cont
     if (opts.domain) regOpts.domain = opts.domain;
     if (opts.trustDomain) regOpts.trustDomain = opts.trustDomain;
     if (opts.rootNamespace) regOpts.rootNamespace = opts.rootNamespace;
+    if (opts.outboundTrafficPolicy) regOpts.outboundTrafficPolicy = opts.outboundTrafficPolicy;
     source = new Registry(regOpts);
   }
   source.start?.();

@@ -59,11 +59,20 @@ export interface Endpoint {
   weight?: number;
 }
 
+export type OutboundTrafficPolicy = 'ALLOW_ANY' | 'REGISTRY_ONLY';
+export const OUTBOUND_TRAFFIC_POLICIES: readonly OutboundTrafficPolicy[] = ['ALLOW_ANY', 'REGISTRY_ONLY'];
+
 export interface MeshModel {
   domain: string;
   trustDomain: string;
   /** Mesh root namespace: PeerAuthentication there is mesh-wide. */
   rootNamespace: string;
+  /**
+   * Istio's meshConfig.outboundTrafficPolicy.mode: ALLOW_ANY passes traffic to unknown
+   * destinations through (PassthroughCluster); REGISTRY_ONLY blocks it (BlackHoleCluster, HTTP 502).
+   * Absent = ALLOW_ANY, Istio's default.
+   */
+  outboundTrafficPolicy?: OutboundTrafficPolicy;
   services: Service[];
   endpoints: Endpoint[];
   virtualServices: VirtualService[];

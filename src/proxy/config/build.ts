@@ -380,9 +380,19 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
   else if (type === 'STATIC' || type === 'STRICT_DNS' || type === 'LOGICAL_DNS') {
     cluster.staticEndpoints = buildEndpoints(c.load_assignment ?? {});
   } else if (type === 'ORIGINAL_DST') {
-    // Forwarding to the connection's original destination is not implemented yet: the cluster
-    // exists (routes to it are valid) but has no hosts, so its traffic gets a local 503 (UH).
-    cluster.originalDst = true;
+    // Hosts come from each connection's original destination (cluster-manager makes them on
+    // demand); a load_assignment would be ignored by Envoy, so none is read.
+    if (lbName !== 'CLUSTER_PROVIDED') {
+      throw invalidConfig('ORIGINAL_DST clusters need lb_policy CLUSTER_PROVIDED', { field: `Cluster(${name}).lb_policy`, value: lbName });
+    }
+    const header = c.original_dst_lb_config?.http_header_name;
+    if (header && header.toLowerCase() !== 'x-envoy-original-dst-host') {
+      throw invalidConfig('original_dst_lb_config.http_header_name is not supported', { field: `Cluster(${name}).original_dst_lb_config.http_header_name`, value: header });
+    }
+    cluster.originalDst = {
+      useHttpHeader: c.original_dst_lb_config?.use_http_header === true,
+      cleanupIntervalMs: durationMs(c.cleanup_interval) ?? 5_000,
+    };
     cluster.staticEndpoints = [];
   } else {
     throw invalidConfig('unsupported cluster type', { field: `Cluster(${name}).type`, value: type });
@@ -395,11 +405,24 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
 function downstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker): DownstreamTls | undefined {
   if (!ts?.typed_config || !anyTypeName(ts.typed_config).endsWith('DownstreamTlsContext')) return undefined;
   const d = unpack(ts.typed_config) as { require_client_certificate?: { value?: boolean }; common_tls_context?: CommonTlsContextShape };
-  return {
+  const out: DownstreamTls = {
     requireClientCert: bool(d.require_client_certificate, false),
     expectedSans: commonTlsSans(d.common_tls_context),
     alpn: d.common_tls_context?.alpn_protocols ?? [],
   };
+  const credential = credentialSecretName(d.common_tls_context?.tls_certificate_sds_secret_configs?.[0]?.name);
+  if (credential) out.credentialName = credential;
+  return out;
+}
+
+/** SDS name `default` is the workload identity; anything else names a Secret (Istio spells it `kubernetes://<name>`). */
+export function credentialSecretName(sdsName: string | undefined): string | undefined {
+  if (!sdsName || sdsName === 'default') return undefined;
+  const name = sdsName.startsWith('kubernetes://') ? sdsName.slice('kubernetes://'.length) : sdsName;
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(name)) {
+    throw invalidConfig('tls_certificate_sds_secret_configs names no valid Secret', { field: 'DownstreamTlsContext.common_tls_context.tls_certificate_sds_secret_configs[0].name', value: sdsName });
+  }
+  return name;
 }
 
 /** envoy.filters.http.rbac filters in http_filters order (Istio: DENY before ALLOW). */

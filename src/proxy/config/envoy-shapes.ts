@@ -140,4 +140,6 @@ export interface ClusterShape {
   ring_hash_lb_config?: { minimum_ring_size?: Int64Like; maximum_ring_size?: Int64Like };
   common_lb_config?: { locality_weighted_lb_config?: Record<string, unknown> };
   upstream_bind_config?: { source_address?: SocketAddress };
+  original_dst_lb_config?: { use_http_header?: boolean; http_header_name?: string };
+  cleanup_interval?: Duration;
 }

@@ -136,8 +136,15 @@ export interface Cluster {
   staticEndpoints?: Endpoint[];
   /** Source address for upstream connections (Istio binds inbound ones to 127.0.0.6 so capture skips them). */
   bindAddress?: string;
-  /** ORIGINAL_DST (passthrough) cluster; no forwarding to the original destination yet, so no hosts. */
-  originalDst?: boolean;
+  /** ORIGINAL_DST (passthrough) cluster: hosts are the connections' original destinations, made on demand. */
+  originalDst?: OriginalDstConfig;
+}
+
+export interface OriginalDstConfig {
+  /** original_dst_lb_config.use_http_header: x-envoy-original-dst-host picks the host for HTTP. */
+  useHttpHeader: boolean;
+  /** cleanup_interval: unused hosts are dropped after this (Envoy default 5 s). */
+  cleanupIntervalMs: number;
 }
 
 export interface Endpoint {
@@ -148,7 +155,14 @@ export interface Endpoint {
 
 export type DownstreamTlsMode = 'none' | 'tls' | 'mtls';
 
-export interface DownstreamTls { requireClientCert: boolean; expectedSans: string[]; alpn: string[] }
+export interface DownstreamTls {
+  requireClientCert: boolean; expectedSans: string[]; alpn: string[];
+  /**
+   * A Secret (in the proxy's own namespace) whose certificate this chain serves: a gateway
+   * server's credentialName, from tls_certificate_sds_secret_configs. Absent = the workload identity.
+   */
+  credentialName?: string;
+}
 
 export interface FilterChainMatch {
   destinationPort?: number; serverNames: string[]; transportProtocol?: string; applicationProtocols: string[];

@@ -5,7 +5,7 @@
 // Objects, in apply order (webhooks last so they never point at nothing):
 //   Namespace (unless it is the operator's own), per revision: ServiceAccount, ClusterRole +
 //   Binding, Role + Binding, mesh/injection ConfigMap, Service, Deployment, PDB; the trust
-//   bundle ConfigMap; per gateway: ServiceAccount, Service, Deployment, PDB; per revision the
+//   bundle ConfigMap; per gateway: ServiceAccount, Role + Binding, Service, Deployment, PDB; per revision the
 //   MutatingWebhookConfiguration; the ValidatingWebhookConfiguration.
 //
 // RBAC, least privilege (no wildcard verbs or resources):
@@ -15,8 +15,10 @@
 //     patch because the CA publishes the trust bundle ConfigMap into every meshed namespace.
 //   - control plane, own namespace only: Secrets (the CA's signing key lives there), Leases
 //     (its own leader election), ConfigMaps. There is NO cluster-wide Secret read: no feature
-//     needs one (gateway TLS credentials are a later feature and would get a scoped Role).
-import type { InjectionConfig } from '../../api/injection.js';
+//     needs one.
+//   - each gateway, own namespace only: `get` Secrets, for its servers' credentialName (the
+//     gateway fetches its TLS certificates itself; keys never pass through the control plane).
+import { INJECTED_VOLUMES, type InjectionConfig } from '../../api/injection.js';
 import {
   COMPONENT_REVISION_LABEL,
   MESHCONFIG_API_VERSION,
@@ -29,7 +31,10 @@ import {
   type Resources,
 } from '../../api/meshconfig.js';
 import { MANAGED_BY_LABEL, MANAGED_BY_VALUE, POD_INJECT_LABEL } from '../../api/labels.js';
-import { PROXY_PORTS, TRUST_BUNDLE_CONFIGMAP } from '../../api/sidecar.js';
+import { CA_TOKEN_AUDIENCE, PROXY_PATHS, PROXY_PORTS, TRUST_BUNDLE_CONFIGMAP } from '../../api/sidecar.js';
+
+/** Gateway CA token lifetime (as the injector's default); the kubelet rotates it at 80 %. */
+const GATEWAY_CA_TOKEN_SECONDS = 43200;
 
 export interface RenderedObject {
   apiVersion: string;
@@ -318,6 +323,8 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
   const selector = { 'weft.dev/gateway': g.name, [MESHCONFIG_OWNER_LABEL]: c.mc.metadata.name };
   const podLabels = { ...g.labels, app: name, ...selector, [COMPONENT_REVISION_LABEL]: rev, [POD_INJECT_LABEL]: 'false' };
   const cpSvc = `${controlPlaneName(rev)}.${c.ns}.svc`;
+  const tokenFile = PROXY_PATHS.caTokenFile.slice(PROXY_PATHS.caTokenDir.length + 1);
+  const bundleFile = PROXY_PATHS.trustBundleFile.slice(PROXY_PATHS.trustBundleDir.length + 1);
   const containerPorts = [
     ...g.ports.filter((p) => p.targetPort !== PROXY_PORTS.health).map((p) => ({ name: p.name, containerPort: p.targetPort, protocol: p.protocol })),
     { name: 'status-port', containerPort: PROXY_PORTS.health, protocol: 'TCP' },
@@ -325,6 +332,20 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
   ];
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }) },
+    // The gateway reads its servers' credentialName Secrets itself, from its own namespace only.
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }),
+      rules: [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(c, name, true, `${g.type}-gateway`, { ...g.labels }),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name, namespace: c.ns }],
+    },
     {
       apiVersion: 'v1',
       kind: 'Service',
@@ -351,7 +372,7 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
               {
                 name: 'weft-proxy',
                 image: image(c.spec.hub, version),
-                args: ['proxy', 'router', `--gateway-type=${g.type}`, `--log-level=${c.spec.proxy.logLevel}`],
+                args: ['proxy', 'gateway', `--gateway-type=${g.type}`, `--log-level=${c.spec.proxy.logLevel}`],
                 env: [
                   { name: 'WEFT_XDS_ADDRESS', value: `${cpSvc}:${CONTROLPLANE_PORTS.xds}` },
                   { name: 'WEFT_CA_ADDRESS', value: `${cpSvc}:${CONTROLPLANE_PORTS.ca}` },
@@ -366,7 +387,22 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
                 readinessProbe: { httpGet: { path: '/healthz/ready', port: PROXY_PORTS.health }, periodSeconds: 2 },
                 resources: resources(g.resources),
                 securityContext: { runAsNonRoot: true, runAsUser: 1337, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+                // The gateway's workload identity: a CA-audience token to ask for its certificate,
+                // and the trust bundle to verify the CA (the same paths as an injected sidecar).
+                volumeMounts: [
+                  { name: INJECTED_VOLUMES.caToken, mountPath: PROXY_PATHS.caTokenDir, readOnly: true },
+                  { name: INJECTED_VOLUMES.trustBundle, mountPath: PROXY_PATHS.trustBundleDir, readOnly: true },
+                ],
               },
+            ],
+            // Non-root, yet the Gateway servers listen on 80/443: Istio's gateway template does the same.
+            securityContext: { sysctls: [{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }] },
+            volumes: [
+              {
+                name: INJECTED_VOLUMES.caToken,
+                projected: { sources: [{ serviceAccountToken: { audience: CA_TOKEN_AUDIENCE, expirationSeconds: GATEWAY_CA_TOKEN_SECONDS, path: tokenFile } }] },
+              },
+              { name: INJECTED_VOLUMES.trustBundle, configMap: { name: TRUST_BUNDLE_CONFIGMAP, items: [{ key: bundleFile, path: bundleFile }] } },
             ],
           },
         },

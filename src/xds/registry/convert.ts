@@ -11,7 +11,7 @@ import type {
   VirtualService,
   WorkloadEntry,
 } from '../../api/istio/types.js';
-import { detectProtocol, labelsMatch, type Endpoint, type Locality, type MeshModel, type Service, type ServicePort } from '../model.js';
+import { detectProtocol, labelsMatch, type Endpoint, type Locality, type MeshModel, type OutboundTrafficPolicy, type Service, type ServicePort } from '../model.js';
 
 /** Node labels that carry topology (Kubernetes well-known labels, plus Istio's sub-zone). */
 export const REGION_LABEL = 'topology.kubernetes.io/region';
@@ -60,6 +60,8 @@ export interface ModelOptions {
   trustDomain?: string;
   /** Mesh root namespace (mesh-wide PeerAuthentication etc.). */
   rootNamespace: string;
+  /** meshConfig.outboundTrafficPolicy.mode; absent = ALLOW_ANY. */
+  outboundTrafficPolicy?: OutboundTrafficPolicy;
 }
 
 export function serviceHostname(name: string, namespace: string, domain: string): string {
@@ -374,6 +376,7 @@ export function buildModel(state: RegistryState, opts: ModelOptions): MeshModel 
     domain,
     trustDomain: opts.trustDomain ?? domain,
     rootNamespace: opts.rootNamespace,
+    ...(opts.outboundTrafficPolicy ? { outboundTrafficPolicy: opts.outboundTrafficPolicy } : {}),
     services,
     endpoints,
     virtualServices: sortedConfig(state.virtualServices, terminating),

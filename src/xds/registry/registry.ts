@@ -45,6 +45,7 @@ export class Registry {
   constructor(private readonly opts: RegistryOptions) {
     this.modelOptions = { domain: opts.domain ?? 'cluster.local', rootNamespace: opts.rootNamespace ?? 'weft-system' };
     if (opts.trustDomain) this.modelOptions.trustDomain = opts.trustDomain;
+    if (opts.outboundTrafficPolicy) this.modelOptions.outboundTrafficPolicy = opts.outboundTrafficPolicy;
     if (opts.onChange) this.listeners.push(opts.onChange);
     const kc = opts.kubeClients.config;
     const core = opts.kubeClients.core;

@@ -10,6 +10,14 @@ import { buildJwksClusters } from './jwt.js';
 
 export const BLACKHOLE_CLUSTER = 'BlackHoleCluster';
 export const PASSTHROUGH_CLUSTER = 'PassthroughCluster';
+/** Inbound passthrough (a pod port no Service covers): Istio's name, dialled from 127.0.0.6 so capture lets it through. */
+export const INBOUND_PASSTHROUGH_CLUSTER = 'InboundPassthroughClusterIpv4';
+const INBOUND_PASSTHROUGH_SOURCE = '127.0.0.6';
+
+/** True when sidecars may pass traffic to destinations the registry does not know (Istio's default). */
+export function allowAnyOutbound(model: MeshModel): boolean {
+  return (model.outboundTrafficPolicy ?? 'ALLOW_ANY') === 'ALLOW_ANY';
+}
 /** SDS secret names the proxy resolves locally (Istio's names). */
 export const SDS_DEFAULT_CERT = 'default';
 export const SDS_ROOT_CA = 'ROOTCA';
@@ -201,7 +209,13 @@ export function buildClusters(model: MeshModel, proxy: ProxyContext): EnvoyResou
       for (const subset of dr?.spec.subsets ?? []) out.push(buildServiceCluster(model, proxy, svc, port, subset.name, dr));
     }
   }
-  if (proxy.flavour === 'sidecar') out.push(...buildInboundClusters(model, proxy));
+  if (proxy.flavour === 'sidecar') {
+    out.push(...buildInboundClusters(model, proxy));
+    out.push({
+      name: INBOUND_PASSTHROUGH_CLUSTER, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 10 },
+      upstream_bind_config: { source_address: { address: INBOUND_PASSTHROUGH_SOURCE, port_value: 0 } },
+    });
+  }
   out.push(...buildJwksClusters(model, proxy));
   if (proxy.flavour !== 'proxyless') {
     out.push({ name: BLACKHOLE_CLUSTER, type: 'STATIC', connect_timeout: { seconds: 10 } });

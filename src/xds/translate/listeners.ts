@@ -9,7 +9,7 @@ import { targetsOtherProxies } from '../../api/istio/types.js';
 import { PROXY_PORTS } from '../../api/sidecar.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { inboundClusterName, isHttpProtocol, labelsMatch, outboundClusterName, resolveHost, type MeshModel, type ProxyContext, type Service, type ServicePort } from '../model.js';
-import { PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
+import { allowAnyOutbound, BLACKHOLE_CLUSTER, INBOUND_PASSTHROUGH_CLUSTER, PASSTHROUGH_CLUSTER, SDS_DEFAULT_CERT, SDS_ROOT_CA } from './clusters.js';
 import { CORS_FILTER, FAULT_FILTER, proxylessListenerNames, virtualServicesFor } from './routes.js';
 import { buildRbacFilters } from './rbac.js';
 import { buildJwtFilters } from './jwt.js';
@@ -115,6 +115,26 @@ function downstreamTls(): EnvoyResource {
   };
 }
 
+/** ALPN values Istio's sidecars offer on mesh mTLS; other TLS on a passthrough port is the app's own. */
+const MESH_MTLS_ALPN = ['istio-peer-exchange', 'istio', 'istio-http/1.0', 'istio-http/1.1', 'istio-h2'];
+
+/**
+ * Catch-all chains for pod ports no Service declares, under the workload's mTLS mode (as Istio
+ * does): STRICT accepts only mesh mTLS (plaintext is closed), PERMISSIVE terminates mesh mTLS
+ * and passes anything else through, DISABLE passes everything through.
+ */
+function inboundPassthroughChains(mode: MutualTLSMode): EnvoyResource[] {
+  const filters = [tcpProxy(INBOUND_PASSTHROUGH_CLUSTER, [{ name: INBOUND_PASSTHROUGH_CLUSTER, weight: 100 }])];
+  const out: EnvoyResource[] = [];
+  if (mode === 'STRICT') {
+    out.push({ name: 'inbound-passthrough-mtls', filter_chain_match: { transport_protocol: 'tls' }, transport_socket: downstreamTls(), filters });
+  } else if (mode === 'PERMISSIVE') {
+    out.push({ name: 'inbound-passthrough-mtls', filter_chain_match: { transport_protocol: 'tls', application_protocols: MESH_MTLS_ALPN }, transport_socket: downstreamTls(), filters });
+  }
+  if (mode !== 'STRICT') out.push({ name: 'inbound-passthrough', filters });
+  return out;
+}
+
 function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
   const chains: EnvoyResource[] = [];
   for (const ip of inboundPorts(model, proxy)) {
@@ -139,7 +159,7 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
       chains.push({ name: `${cluster}-plaintext`, filter_chain_match: { destination_port: { value: ip.port }, transport_protocol: 'raw_buffer' }, filters });
     }
   }
-  chains.push({ name: 'inbound-passthrough', filters: [tcpProxy('InboundPassthrough', [{ name: PASSTHROUGH_CLUSTER, weight: 100 }])] });
+  chains.push(...inboundPassthroughChains(mtlsMode(model, proxy, 0)));
   return {
     name: 'virtualInbound',
     address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORTS.inbound } },
@@ -153,13 +173,15 @@ function virtualInbound(model: MeshModel, proxy: ProxyContext): EnvoyResource {
 }
 
 function sidecarListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
+  // Unknown destinations: passed through under ALLOW_ANY, closed under REGISTRY_ONLY (Istio's catch-all chain).
+  const catchAll = allowAnyOutbound(model) ? PASSTHROUGH_CLUSTER : BLACKHOLE_CLUSTER;
   const out: EnvoyResource[] = [
     {
       name: 'virtualOutbound',
       address: { socket_address: { address: '0.0.0.0', port_value: PROXY_PORTS.outbound } },
       use_original_dst: { value: true },
       traffic_direction: 'OUTBOUND',
-      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy('PassthroughCluster', [{ name: PASSTHROUGH_CLUSTER, weight: 100 }])] }],
+      filter_chains: [{ name: 'virtualOutbound-catchall-tcp', filters: [tcpProxy(catchAll, [{ name: catchAll, weight: 100 }])] }],
     },
   ];
   const httpPorts = new Set<number>();

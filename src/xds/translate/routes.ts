@@ -4,7 +4,7 @@
 import type { Destination, HTTPMatchRequest, HTTPRoute, Headers, VirtualService } from '../../api/istio/types.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
 import { isHttpProtocol, labelsMatch, outboundClusterName, resolveHost, type MeshModel, type ProxyContext, type Service } from '../model.js';
-import { PASSTHROUGH_CLUSTER, destinationRuleFor, effectivePolicy } from './clusters.js';
+import { PASSTHROUGH_CLUSTER, allowAnyOutbound, destinationRuleFor, effectivePolicy } from './clusters.js';
 import { compact, fractionalPercent, parseDuration, stringMatcher } from './convert.js';
 import { visibleServices } from './scope.js';
 
@@ -316,9 +316,19 @@ export function buildRoutes(model: MeshModel, proxy: ProxyContext): EnvoyResourc
   return [...ports.keys()].sort((a, b) => a - b).map((port) => {
     const ctx: RouteContext = { model, proxy, gateway: 'mesh', port };
     const vhosts = ports.get(port)!.map((svc) => virtualHost(ctx, svc, serviceDomains(svc, port, proxy.namespace, model.domain)));
-    vhosts.push({ name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: {} } }] });
+    vhosts.push(catchAllVirtualHost(model));
     return { name: String(port), virtual_hosts: vhosts, validate_clusters: { value: false } };
   });
+}
+
+/**
+ * The sidecar's `*` virtual host for hosts the registry does not know: Istio's allow_any
+ * (PassthroughCluster) under ALLOW_ANY, and block_all (a local 502) under REGISTRY_ONLY.
+ */
+export function catchAllVirtualHost(model: MeshModel): EnvoyResource {
+  return allowAnyOutbound(model)
+    ? { name: 'allow_any', domains: ['*'], routes: [{ name: 'allow_any', match: { prefix: '/' }, route: { cluster: PASSTHROUGH_CLUSTER, timeout: {} } }] }
+    : { name: 'block_all', domains: ['*'], routes: [{ name: 'block_all', match: { prefix: '/' }, direct_response: { status: 502 } }] };
 }
 
 /** Listener (and route config) names for a proxyless client: host:port, and host for the first port. */

@@ -5,6 +5,7 @@
 // created. Everything returns a close() so afterAll can tear it down even after a failure.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import type { V1MutatingWebhookConfiguration, V1Pod } from '@kubernetes/client-node';
@@ -16,6 +17,7 @@ import type { KeyAndCert } from '../../../src/webhook/certs.js';
 import { WebhookServer } from '../../../src/webhook/server.js';
 import { waitFor } from '../../helpers/cluster.js';
 import { repoRoot } from '../kubelet/start.js';
+import { defaultVersionCacheDir } from '../../../hack/process-kubelet/images.js';
 
 /** The host end of the pod bridge: pods reach host processes here (DESIGN network rule). */
 export const BRIDGE_IP = '10.88.0.1';
@@ -49,6 +51,8 @@ export async function startControlPlaneProcess(opts: {
   kubeconfig: string; meshNamespace: string; id: string; caTls: boolean; timeoutMs?: number;
   /** Restricts trust-bundle publishing to this run's namespaces (never write into other tests' namespaces). */
   bundleNamespaceSelector?: string;
+  /** More `weft controlplane` flags (e.g. --outbound-traffic-policy REGISTRY_ONLY); none by default. */
+  extraArgs?: string[];
 }): Promise<ControlPlaneProcess> {
   const [xdsPort, caPort, debugPort] = [await freePort(BRIDGE_IP), await freePort(BRIDGE_IP), await freePort(BRIDGE_IP)];
   fs.mkdirSync(logDir, { recursive: true });
@@ -61,6 +65,7 @@ export async function startControlPlaneProcess(opts: {
     '--bundle-sync-seconds', '1',
     ...(opts.bundleNamespaceSelector ? ['--bundle-namespace-selector', opts.bundleNamespaceSelector] : []),
     ...(opts.caTls ? [] : ['--no-ca-tls']),
+    ...(opts.extraArgs ?? []),
   ];
   const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['ignore', out, out], env: { ...process.env, WEFT_LOG_LEVEL: 'info' } });
   fs.closeSync(out);
@@ -338,5 +343,81 @@ export async function loadInNetns(netns: string, url: string, opts: {
         if (err) return reject(new Error(`load in ${netns} failed: ${String(err)} ${stderr}`));
         try { resolve(JSON.parse(stdout) as LoadResult); } catch { reject(new Error(`load in ${netns}: unparsable output ${stdout.slice(0, 300)} ${stderr}`)); }
       });
+  });
+}
+
+/** The checkout a running process kubelet serves Weft's image from (its main.js path), if known. */
+export function kubeletRepoRoot(pid: number): string | undefined {
+  try {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const main = argv.find((a) => a.endsWith(path.join('dist', 'hack', 'process-kubelet', 'main.js')));
+    return main ? fs.realpathSync(path.resolve(main, '..', '..', '..', '..')) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** True when every directory above `p` lets other users through (the proxy runs as UID 1337). */
+function traversableByOthers(p: string): boolean {
+  for (let d = path.dirname(p); ; d = path.dirname(d)) {
+    try {
+      if ((fs.statSync(d).mode & 0o001) === 0) return false;
+    } catch {
+      return false;
+    }
+    if (d === path.dirname(d)) return true;
+  }
+}
+
+/**
+ * The image version that makes the process kubelet run THIS worktree's Weft build in pods.
+ * A kubelet started from this checkout runs it for the package version. One started from
+ * another checkout maps an unknown version to `<version cache>/<version>/dist/...`
+ * (docs/process-kubelet.md), so a symlink named for a unique version points at this
+ * repository; that only works when the cache path is reachable by UID 1337 (the proxy's
+ * user), so otherwise this throws, naming the kubelet's checkout. close() removes the link.
+ */
+export function worktreeWeftVersion(id: string, kubeletPid: number, packageVersion: string): { version: string; close(): void } {
+  const mine = fs.realpathSync(repoRoot);
+  const theirs = kubeletRepoRoot(kubeletPid);
+  if (theirs === mine) return { version: packageVersion, close: () => undefined };
+  if (!/^[0-9a-z]{1,16}$/.test(id)) throw new Error(`bad worktree version id ${id}`);
+  const version = `0.0.0-wt-${id}`;
+  const dir = defaultVersionCacheDir();
+  if (!traversableByOthers(path.join(dir, version))) {
+    throw new Error(`the running process kubelet (pid ${kubeletPid}) serves Weft from ${theirs ?? 'another checkout'}, not ${mine}, `
+      + `and its version cache ${dir} is not reachable by the proxy's UID 1337; wait until that kubelet stops, so this test starts its own`);
+  }
+  const link = path.join(dir, version);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(link, { force: true });
+  fs.symlinkSync(mine, link, 'dir');
+  return { version, close: () => fs.rmSync(link, { force: true }) };
+}
+
+export interface HostHttpResult {
+  /** HTTP status, or 0 when there was no HTTP answer. */
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  /** Why there was no answer (connection refused/reset, timeout). */
+  error?: string;
+}
+
+/** One bounded HTTP/1.1 request from the host to a pod IP (10.88.x.x only: the network rule). */
+export async function httpFromHost(ip: string, port: number, urlPath: string, opts: { headers?: Record<string, string>; timeoutMs?: number } = {}): Promise<HostHttpResult> {
+  if (!ip.startsWith('10.88.')) throw new Error(`refusing to send to ${ip}: not a pod IP`);
+  return await new Promise((resolve) => {
+    let settled = false;
+    const done = (r: HostHttpResult): void => { if (!settled) { settled = true; clearTimeout(timer); resolve(r); } };
+    const req = http.request({ host: ip, port, path: urlPath, method: 'GET', headers: opts.headers ?? {}, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => { if (chunks.length < 256) chunks.push(c); });
+      res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', (e) => done({ status: 0, headers: {}, body: '', error: e.message }));
+    });
+    const timer = setTimeout(() => { req.destroy(); done({ status: 0, headers: {}, body: '', error: 'timeout' }); }, opts.timeoutMs ?? 10_000);
+    req.on('error', (e) => done({ status: 0, headers: {}, body: '', error: e.message }));
+    req.end();
   });
 }

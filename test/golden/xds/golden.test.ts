@@ -15,6 +15,7 @@ const dir = path.join(process.cwd(), 'test/golden/xds/testdata');
 interface ModelDoc {
   domain?: string;
   rootNamespace?: string;
+  outboundTrafficPolicy?: 'ALLOW_ANY' | 'REGISTRY_ONLY';
   proxy: ProxyContext;
   services: { name: string; namespace: string; addresses?: string[]; ports: { name: string; port: number; targetPort?: number; appProtocol?: string }[]; headless?: boolean; exportTo?: string[]; external?: boolean; resolution?: 'DNS'; hostname?: string }[];
   endpoints: { service: string; namespace?: string; portName?: string; address: string; port: number; labels?: Record<string, string>; serviceAccount?: string; zone?: string; healthy?: boolean }[];
@@ -23,6 +24,7 @@ interface ModelDoc {
 function toModel(doc: ModelDoc, objects: Record<string, unknown>[]): MeshModel {
   const m = emptyModel(doc.domain ?? 'cluster.local');
   if (doc.rootNamespace) m.rootNamespace = doc.rootNamespace;
+  if (doc.outboundTrafficPolicy) m.outboundTrafficPolicy = doc.outboundTrafficPolicy;
   m.services = doc.services.map((s) => ({
     hostname: s.hostname ?? `${s.name}.${s.namespace}.svc.${m.domain}`,
     name: s.name,

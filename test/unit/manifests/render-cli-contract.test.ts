@@ -72,7 +72,7 @@ describe('rendered manifests vs the weft binary', () => {
   });
 
   it('the checker itself refuses an unknown command and an unknown flag', () => {
-    expect(() => parse(['proxy', 'router'])).toThrow(/no command "proxy router"/);
+    expect(() => parse(['proxy', 'teleport'])).toThrow(/no command "proxy teleport"/);
     expect(parse(['controlplane', '--no-such-flag']).unknown).toEqual(['--no-such-flag']);
   });
 });

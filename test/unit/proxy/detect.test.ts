@@ -67,6 +67,36 @@ describe('filter chain selection', () => {
     expect(pick({ dstPort: 443, transport: 'tls', sni: 'other.org', alpn: [] })).toBeUndefined();
     expect(needsDetection(l)).toBe(true);
   });
+  it('never falls back from a matching destination port to the catch-all chains (Envoy: no backtracking), so STRICT holds', () => {
+    const strict = buildListener({
+      name: 'virtualInbound', address: { socket_address: { address: '0.0.0.0', port_value: 15006 } },
+      filter_chains: [
+        { name: 'inbound|8080-mtls', filter_chain_match: { destination_port: { value: 8080 }, transport_protocol: 'tls' }, filters: [tcp] },
+        { name: 'inbound-passthrough', filters: [tcp] },
+      ],
+    });
+    const pickS = (f: Parameters<typeof selectFilterChain>[1]): string | undefined => selectFilterChain(strict, f)?.name;
+    expect(pickS({ dstPort: 8080, transport: 'tls', alpn: [] })).toBe('inbound|8080-mtls');
+    expect(pickS({ dstPort: 8080, transport: 'raw_buffer', alpn: ['http/1.1'] })).toBeUndefined();
+    expect(pickS({ dstPort: 9999, transport: 'raw_buffer', alpn: [] })).toBe('inbound-passthrough');
+  });
+  it('prefers an exact SNI over the longest wildcard over no server name, without falling back', () => {
+    const sniL = buildListener({
+      name: 'gw', address: { socket_address: { address: '0.0.0.0', port_value: 443 } },
+      filter_chains: [
+        { name: 'exact', filter_chain_match: { server_names: ['a.b.example.com'], transport_protocol: 'raw_buffer' }, filters: [tcp] },
+        { name: 'long-wild', filter_chain_match: { server_names: ['*.b.example.com'] }, filters: [tcp] },
+        { name: 'short-wild', filter_chain_match: { server_names: ['*.example.com'] }, filters: [tcp] },
+        { name: 'any', filters: [tcp] },
+      ],
+    });
+    const pickN = (sni: string | undefined): string | undefined => selectFilterChain(sniL, { dstPort: 443, transport: 'tls', alpn: [], ...(sni ? { sni } : {}) })?.name;
+    expect(pickN('a.b.example.com')).toBeUndefined(); // the exact bucket wins, and its transport does not fit
+    expect(pickN('c.b.example.com')).toBe('long-wild');
+    expect(pickN('c.example.com')).toBe('short-wild');
+    expect(pickN('other.org')).toBe('any');
+    expect(pickN(undefined)).toBe('any');
+  });
 });
 
 describe('stats', () => {

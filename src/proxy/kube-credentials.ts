@@ -1,0 +1,31 @@
+// The gateway's credential fetcher: reads a credentialName Secret from the gateway's own
+// namespace with its in-cluster ServiceAccount (the rendered Role grants `get` on Secrets
+// there, nothing wider). A missing Secret is "no credential"; other errors are retried.
+import * as k8s from '@kubernetes/client-node';
+import { credentialFromSecretData, type CredentialFetcher } from './credentials.js';
+
+export function kubeSecretFetcher(namespace: string, kc?: k8s.KubeConfig): CredentialFetcher {
+  // Built on first use: a gateway that serves no credential never needs in-cluster config.
+  let core: k8s.CoreV1Api | undefined;
+  return async (name) => {
+    core ??= (kc ?? inCluster()).makeApiClient(k8s.CoreV1Api);
+    try {
+      const s = await core.readNamespacedSecret({ name, namespace });
+      return credentialFromSecretData(s.data);
+    } catch (e) {
+      if (httpCode(e) === 404) return undefined;
+      throw e;
+    }
+  };
+}
+
+function httpCode(e: unknown): number | undefined {
+  const c = (e as { code?: unknown; statusCode?: unknown } | null)?.code ?? (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof c === 'number' ? c : undefined;
+}
+
+function inCluster(): k8s.KubeConfig {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromCluster();
+  return kc;
+}
