@@ -9,7 +9,10 @@ import { createRootLogger, type Logger } from '../log/logger.js';
 import { errorMessage } from '../errors/errors.js';
 import { CertAgent, workloadCertMetricsText } from '../identity/cert-agent.js';
 import { GrpcCaClient, fileTokenSource } from '../identity/ca-client.js';
-import { bootstrapFromEnv, type ProxyBootstrap } from './bootstrap.js';
+import { bootstrapFromEnv, type DnsBootstrap, type ProxyBootstrap } from './bootstrap.js';
+import { DnsProxy } from './dns/server.js';
+import { parseResolvConf } from './dns/resolv-conf.js';
+import type { NameTableShape } from './dns/names.js';
 import { Proxy } from './proxy.js';
 import { XdsClient } from './xds-client.js';
 import { TlsIdentity } from './tls.js';
@@ -19,12 +22,24 @@ import { applyIptables, iptablesRules } from './iptables.js';
 export interface RunningProxy {
   proxy: Proxy;
   xds: XdsClient;
+  /** The DNS proxy, when the bootstrap enables it. */
+  dns?: DnsProxy;
   /** Graceful drain then stop everything. */
   shutdown(): Promise<void>;
 }
 
 async function readOptional(file: string): Promise<string | undefined> {
   try { return await readFile(file, 'utf8'); } catch { return undefined; }
+}
+
+/** The DNS proxy with upstreams and search list from the pod's resolv.conf (or explicit upstreams). */
+async function startDnsProxy(d: DnsBootstrap, logger: Logger): Promise<DnsProxy> {
+  const resolv = parseResolvConf((await readOptional(d.resolvConfPath)) ?? '');
+  const upstreams = d.upstreams ?? resolv.nameservers;
+  if (upstreams.length === 0) logger.warn({ resolvConf: d.resolvConfPath }, 'no dns upstreams; names outside the mesh get SERVFAIL');
+  const dns = new DnsProxy({ host: d.host, port: d.port, upstreams, searchDomains: resolv.searches, clusterDomain: d.clusterDomain, logger });
+  await dns.start();
+  return dns;
 }
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
@@ -42,9 +57,11 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
     proxy.identity = identity;
     agent.on('rotated', (c) => identity.update(material(c)));
   }
+  const dns = b.dns ? await startDnsProxy(b.dns, logger.child({ component: 'dns' })) : undefined;
   const xds = new XdsClient({
     address: b.xdsAddress, node: { id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy' }, logger: logger.child({ component: 'xds' }),
     onConfig: (cfg) => proxy.apply(cfg),
+    ...(dns ? { onNameTable: (t: NameTableShape) => dns.setNameTable(t) } : {}),
   });
   xds.start();
   let draining: Promise<void> | undefined;
@@ -56,6 +73,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
       agent?.stop();
       admin.close();
       health.close();
+      await dns?.close();
       await proxy.close();
     })();
     return draining;
@@ -65,10 +83,11 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
     certChainPem: () => agent?.current()?.certChainPem.join(''),
     ...(agent ? { extraMetrics: () => workloadCertMetricsText(agent?.current(), Date.now()) } : {}),
     appProbes: b.appProbes,
+    ...(dns ? { dns } : {}),
   };
   const admin = await startAdminServer(adminDeps, b.ports.admin);
   const health = await startAdminServer(adminDeps, b.ports.health, '0.0.0.0');
-  return { proxy, xds, shutdown };
+  return { proxy, xds, ...(dns ? { dns } : {}), shutdown };
 }
 
 export function registerProxyCommands(program: Command): Command {
