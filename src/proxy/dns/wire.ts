@@ -72,12 +72,12 @@ export function readName(buf: Buffer, offset: number): { name: string; next: num
       pos = target;
       continue;
     }
+    // 0x40/0x80 are reserved label types; with them gone a label is at most 63 bytes long.
     if (kind !== 0) throw invalidInput('DNS label type is reserved', { offset: pos, byte: len });
     if (len === 0) {
       if (next < 0) next = pos + 1;
       break;
     }
-    if (len > MAX_LABEL_LENGTH) throw invalidInput('DNS label is longer than 63 bytes', { offset: pos });
     if (pos + 1 + len > buf.length) throw invalidInput('DNS label runs past the end of the packet', { offset: pos });
     length += len + 1;
     if (length + 1 > MAX_NAME_LENGTH) throw invalidInput('DNS name is longer than 255 bytes', { offset });
