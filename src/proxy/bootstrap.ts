@@ -37,6 +37,8 @@ export interface DnsBootstrap {
   /** Explicit upstreams (WEFT_DNS_UPSTREAMS) instead of resolv.conf's nameservers. */
   upstreams?: Upstream[];
   clusterDomain: string;
+  /** Per-upstream forward timeout (default 2 s). */
+  forwardTimeoutMs?: number;
 }
 
 function dnsFromEnv(env: Record<string, string | undefined>): DnsBootstrap | undefined {
