@@ -9,7 +9,7 @@
 //   first for `reviews.default` with ndots:5) is answered as the name itself;
 // - an entry with no IPs at all (ExternalName) is forwarded: the cluster DNS owns its CNAME;
 // - any other name under the cluster domain is NXDOMAIN, never forwarded;
-// - everything else is forwarded.
+// - everything else is forwarded (and so is every name until the first table arrives: server.ts).
 import { isIP } from 'node:net';
 import { invalidInput } from '../../errors/errors.js';
 import { RR_CLASS_IN, RR_TYPE } from './wire.js';

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { errorMessage } from '../../errors/errors.js';
 import type { Logger } from '../../log/logger.js';
 import { Forwarder, type Transport } from './forwarder.js';
-import { DNS_TTL_SECONDS, NameIndex, type NameTableShape } from './names.js';
+import { DNS_TTL_SECONDS, NameIndex, type Decision, type NameTableShape } from './names.js';
 import type { Upstream } from './resolv-conf.js';
 import { buildErrorFor, buildResponse, CLASSIC_UDP_LIMIT, EDNS_UDP_LIMIT, parseQuery, RCODE, RR_TYPE, type DnsQuery } from './wire.js';
 
@@ -38,6 +38,8 @@ const TCP_MAX_MESSAGE = 65535;
 export class DnsProxy {
   private index: NameIndex;
   private table: NameTableShape = { table: {} };
+  /** Until the first NDS table arrives every name is forwarded: an empty table would NXDOMAIN the mesh. */
+  private haveTable = false;
   private readonly forwarder: Forwarder;
   private udp?: dgram.Socket;
   private tcp?: net.Server;
@@ -57,6 +59,7 @@ export class DnsProxy {
   setNameTable(t: NameTableShape): void {
     this.table = t;
     this.index = this.indexOf(t);
+    this.haveTable = true;
   }
 
   nameTable(): NameTableShape {
@@ -133,7 +136,7 @@ export class DnsProxy {
     this.stats.queries++;
     const limit = transport === 'tcp' ? TCP_MAX_MESSAGE : q.ednsUdpSize !== undefined ? Math.min(q.ednsUdpSize, EDNS_UDP_LIMIT) : CLASSIC_UDP_LIMIT;
     if (q.opcode !== 0) return buildErrorFor(q, RCODE.NOTIMP);
-    const decision = this.index.decide(q.question.name, q.question.type, q.question.class);
+    const decision: Decision = this.haveTable ? this.index.decide(q.question.name, q.question.type, q.question.class) : { kind: 'forward' };
     switch (decision.kind) {
       case 'answer': {
         this.stats.answered++;

@@ -14,7 +14,15 @@ import { startControlPlane, StaticModelSource, type ControlPlane } from '../../.
 import { emptyModel, type MeshModel } from '../../../src/xds/model.js';
 import { runProxy, type RunningProxy } from '../../../src/proxy/command.js';
 import type { ProxyBootstrap } from '../../../src/proxy/bootstrap.js';
+import * as grpc from '@grpc/grpc-js';
+import { TYPE_URLS } from '../../../src/envoy/index.js';
+import { AdsServer } from '../../../src/xds/server.js';
+import { SnapshotCache } from '../../../src/xds/cache.js';
+import { makeSnapshot } from '../../../src/xds/snapshot.js';
+import { XdsClient } from '../../../src/proxy/xds-client.js';
+import type { NameTableShape } from '../../../src/proxy/dns/names.js';
 import { Forwarder } from '../../../src/proxy/dns/forwarder.js';
+import { DnsProxy } from '../../../src/proxy/dns/server.js';
 import { buildQuery, buildResponse, parseQuery, RCODE, responseHeader, RR_TYPE } from '../../../src/proxy/dns/wire.js';
 import { freePort } from './helpers.js';
 
@@ -188,4 +196,45 @@ describe('DNS proxy on loopback', () => {
     expect(responseHeader(await f.forward(buildQuery(23, 'external.test', RR_TYPE.A), 'tcp'))).toEqual({ id: 23, isResponse: true, truncated: false, rcode: 0 });
     expect(f.stats).toEqual({ forwarded: 2, failed: 1, rejectedBusy: 1 });
   });
+
+  it('forwards everything, cluster names included, until the first name table arrives', async () => {
+    const fresh = new DnsProxy({ host: '127.0.0.1', port: 0, upstreams: [{ address: STUB_HOST, port: stub.port }], searchDomains: [], clusterDomain: 'cluster.local', logger: silentLogger() });
+    stub.names = [];
+    const before = await fresh.handle(buildQuery(31, 'server.default.svc.cluster.local', RR_TYPE.A), 'udp');
+    expect(stub.names).toEqual(['server.default.svc.cluster.local']);
+    expect(responseHeader(before!)!.rcode).toBe(RCODE.NXDOMAIN); // the stub's answer
+    fresh.setNameTable({ table: {} });
+    const after = await fresh.handle(buildQuery(32, 'server.default.svc.cluster.local', RR_TYPE.A), 'udp');
+    expect(stub.names).toHaveLength(1);
+    expect(responseHeader(after!)!.rcode).toBe(RCODE.NXDOMAIN);
+  });
 });
+
+describe('NDS in the xDS client', () => {
+  it('ACKs a good name table, NACKs a bad one and keeps the last good table', async () => {
+    const cache = new SnapshotCache();
+    const server = new grpc.Server();
+    const ads = new AdsServer({ cache, logger: silentLogger() });
+    ads.register(server);
+    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const node = 'sidecar~127.0.0.1~nds-1.default~default.svc.cluster.local';
+    const good = { table: { 'a.default.svc.cluster.local': { ips: ['10.96.0.1'], alt_hosts: ['a'] } } };
+    cache.setSnapshot(node, makeSnapshot('v1', { nameTables: [good] }));
+    const tables: NameTableShape[] = [];
+    const client = new XdsClient({ address: `127.0.0.1:${port}`, node: { id: node }, logger: silentLogger(), onConfig: () => undefined, onNameTable: (t) => { tables.push(t); } });
+    try {
+      client.start();
+      await until('first table', () => tables.length === 1);
+      expect(tables[0]).toEqual(good);
+      cache.setSnapshot(node, makeSnapshot('v2', { nameTables: [{ table: { 'b.default.svc.cluster.local': { ips: ['not-an-ip'] } } }] }));
+      await until('NACK', () => client.lastNack.has(TYPE_URLS.nameTable));
+      expect(client.lastNack.get(TYPE_URLS.nameTable)!.message).toMatch(/not an IP/);
+      expect(tables).toHaveLength(1);
+      expect(client.nds.version).not.toBe('');
+    } finally {
+      client.close();
+      server.forceShutdown();
+    }
+  });
+});
+
