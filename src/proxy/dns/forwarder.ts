@@ -58,7 +58,10 @@ export class Forwarder {
   private viaUdp(query: Buffer, id: number, u: Upstream): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const sock = dgram.createSocket(net.isIPv6(u.address) ? 'udp6' : 'udp4');
+      let settled = false;
       const done = (err: Error | undefined, msg?: Buffer): void => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         sock.close();
         if (err) reject(err); else resolve(msg!);

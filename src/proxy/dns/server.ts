@@ -34,6 +34,9 @@ export interface DnsStats {
 }
 
 const TCP_MAX_MESSAGE = 65535;
+/** Queries one TCP connection may have waiting for an answer; more closes it. */
+const TCP_MAX_PENDING = 64;
+const TCP_MAX_CONNECTIONS = 256;
 
 export class DnsProxy {
   private index: NameIndex;
@@ -44,6 +47,7 @@ export class DnsProxy {
   private udp?: dgram.Socket;
   private tcp?: net.Server;
   private readonly sockets = new Set<net.Socket>();
+  private closed = false;
   readonly stats: DnsStats = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 };
 
   constructor(private readonly opts: DnsProxyOptions) {
@@ -69,7 +73,10 @@ export class DnsProxy {
   async start(): Promise<void> {
     const udp = dgram.createSocket(net.isIPv6(this.opts.host) ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
-      void this.handle(msg, 'udp').then((out) => { if (out) udp.send(out, rinfo.port, rinfo.address); });
+      void this.handle(msg, 'udp').then((out) => {
+        // A forward may finish after close(); sending on a closed socket would throw.
+        if (out && !this.closed) udp.send(out, rinfo.port, rinfo.address);
+      });
     });
     udp.on('error', (err) => this.opts.logger.warn({ err: errorMessage(err) }, 'dns udp socket error'));
     await new Promise<void>((resolve, reject) => {
@@ -78,6 +85,7 @@ export class DnsProxy {
     });
     this.udp = udp;
     const tcp = net.createServer((sock) => this.serveTcp(sock));
+    tcp.maxConnections = TCP_MAX_CONNECTIONS;
     await new Promise<void>((resolve, reject) => {
       tcp.once('error', reject);
       tcp.listen(this.opts.port, this.opts.host, () => { tcp.off('error', reject); resolve(); });
@@ -87,34 +95,36 @@ export class DnsProxy {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.udp?.close();
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
   }
 
-  /** Length-prefixed messages, several per connection, answered in order. */
+  /**
+   * Length-prefixed messages, several per connection, answered as they complete (RFC 7766
+   * pipelining: clients match answers by id), so one slow forward does not hold up the rest.
+   */
   private serveTcp(sock: net.Socket): void {
     this.sockets.add(sock);
     sock.setTimeout(this.opts.tcpIdleMs ?? 10_000, () => sock.destroy());
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());
     let buf = Buffer.alloc(0);
-    let chain = Promise.resolve();
+    let pending = 0;
     sock.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2) {
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
         const len = buf.readUInt16BE(0);
-        if (buf.length < 2 + len) {
-          if (buf.length > TCP_MAX_MESSAGE + 2) sock.destroy();
-          return;
-        }
         const msg = buf.subarray(2, 2 + len);
         buf = buf.subarray(2 + len);
-        chain = chain.then(async () => {
-          const out = await this.handle(msg, 'tcp');
+        if (++pending > TCP_MAX_PENDING) { sock.destroy(); return; }
+        void this.handle(msg, 'tcp').then((out) => {
+          pending--;
+          if (sock.destroyed) return;
           // A malformed message ends the connection: framing can no longer be trusted.
           if (!out) { sock.destroy(); return; }
-          if (sock.destroyed) return;
           const prefix = Buffer.alloc(2);
           prefix.writeUInt16BE(out.length, 0);
           sock.write(Buffer.concat([prefix, out]));

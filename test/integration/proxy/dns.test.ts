@@ -210,6 +210,59 @@ describe('DNS proxy on loopback', () => {
   });
 });
 
+describe('DNS proxy robustness', () => {
+  async function startFresh(): Promise<{ dns: DnsProxy; port: number }> {
+    const port = await freePort();
+    const dns = new DnsProxy({ host: '127.0.0.1', port, upstreams: [{ address: STUB_HOST, port: stub.port }], searchDomains: [], clusterDomain: 'cluster.local', logger: silentLogger(), forwardTimeoutMs: 300 });
+    dns.setNameTable({ table: { 'a.default.svc.cluster.local': { ips: ['10.96.0.1'], alt_hosts: ['a'] } } });
+    await dns.start();
+    return { dns, port };
+  }
+
+  it('closes with forwards in flight without crashing when they finish', async () => {
+    const { dns, port } = await startFresh();
+    const sock = dgram.createSocket('udp4');
+    await new Promise<void>((res) => sock.send(buildQuery(41, 'slow.test', RR_TYPE.A), port, '127.0.0.1', () => res()));
+    await until('forward started', () => dns.stats.forwarded === 1);
+    await dns.close();
+    await new Promise((r) => setTimeout(r, 500)); // past the 300 ms forward timeout
+    sock.close();
+    expect(dns.stats.servfail).toBe(1);
+  });
+
+  it('answers pipelined TCP queries as they complete, and closes a connection with too many pending', async () => {
+    const { dns, port } = await startFresh();
+    try {
+      const frame = (q: Buffer): Buffer => { const p = Buffer.alloc(2); p.writeUInt16BE(q.length); return Buffer.concat([p, q]); };
+      // A slow forward first, then a table name: the table answer must not wait for the forward.
+      const ids: number[] = [];
+      const sock = net.connect({ host: '127.0.0.1', port });
+      await new Promise<void>((resolve, reject) => {
+        let buf = Buffer.alloc(0);
+        sock.on('error', reject);
+        sock.on('data', (d: Buffer) => {
+          buf = Buffer.concat([buf, d]);
+          while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { ids.push(buf.readUInt16BE(2)); buf = buf.subarray(2 + buf.readUInt16BE(0)); }
+          if (ids.length === 2) { sock.destroy(); resolve(); }
+        });
+        sock.write(Buffer.concat([frame(buildQuery(51, 'slow.test', RR_TYPE.A)), frame(buildQuery(52, 'a', RR_TYPE.A))]));
+      });
+      expect(ids).toEqual([52, 51]);
+      // 65 queries waiting on one connection: closed, and the server still answers others.
+      const flood = net.connect({ host: '127.0.0.1', port });
+      const closed = new Promise<void>((res) => flood.on('close', () => res()));
+      flood.on('error', () => undefined);
+      flood.write(Buffer.concat(Array.from({ length: 65 }, (_, i) => frame(buildQuery(100 + i, 'slow.test', RR_TYPE.A)))));
+      await closed;
+      const r = new Resolver({ timeout: 2000, tries: 1 });
+      r.setServers([`127.0.0.1:${port}`]);
+      expect(await r.resolve4('a')).toEqual(['10.96.0.1']);
+    } finally {
+      await dns.close();
+    }
+  });
+});
+
 describe('NDS in the xDS client', () => {
   it('ACKs a good name table, NACKs a bad one and keeps the last good table', async () => {
     const cache = new SnapshotCache();
