@@ -36,13 +36,20 @@ function sortedIps(ips: Iterable<string>): string[] {
   return unique.sort((a, b) => isIP(a) - isIP(b) || a.localeCompare(b));
 }
 
-function headlessIps(model: MeshModel, svc: Service): string[] {
-  return sortedIps(model.endpoints.filter((e) => e.hostname === svc.hostname && e.healthy).map((e) => e.address));
+/** Ready endpoint addresses per hostname, indexed once per table (not once per headless service). */
+function readyAddressesByHost(model: MeshModel): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const e of model.endpoints) {
+    if (!e.healthy) continue;
+    const list = out.get(e.hostname);
+    if (list) list.push(e.address); else out.set(e.hostname, [e.address]);
+  }
+  return out;
 }
 
-function kubernetesEntry(model: MeshModel, svc: Service, proxy: ProxyContext): NameInfo {
+function kubernetesEntry(svc: Service, proxy: ProxyContext, ready: () => Map<string, string[]>): NameInfo {
   // ExternalName: no IPs here; kube-dns owns the CNAME.
-  const ips = svc.resolution === 'DNS' ? [] : svc.headless && svc.addresses.length === 0 ? headlessIps(model, svc) : sortedIps(svc.addresses);
+  const ips = svc.resolution === 'DNS' ? [] : svc.headless && svc.addresses.length === 0 ? sortedIps(ready().get(svc.hostname) ?? []) : sortedIps(svc.addresses);
   const altHosts = [`${svc.name}.${svc.namespace}`, `${svc.name}.${svc.namespace}.svc`];
   if (svc.namespace === proxy.namespace) altHosts.unshift(svc.name);
   return { ips, registry: REGISTRY_KUBERNETES, shortname: svc.name, namespace: svc.namespace, alt_hosts: altHosts };
@@ -58,8 +65,10 @@ function externalEntry(svc: Service): NameInfo | undefined {
 /** The proxy's NameTable resource (istio.networking.nds.v1.NameTable, plain snake_case). */
 export function buildNameTable(model: MeshModel, proxy: ProxyContext): EnvoyResource {
   const table: Record<string, NameInfo> = {};
+  let index: Map<string, string[]> | undefined;
+  const ready = (): Map<string, string[]> => (index ??= readyAddressesByHost(model));
   for (const svc of visibleServices(model, proxy)) {
-    const entry = isKubernetesService(svc, model.domain) ? kubernetesEntry(model, svc, proxy) : externalEntry(svc);
+    const entry = isKubernetesService(svc, model.domain) ? kubernetesEntry(svc, proxy, ready) : externalEntry(svc);
     if (entry && !(svc.hostname in table)) table[svc.hostname] = entry;
   }
   return { table };
