@@ -23,10 +23,10 @@ import { XdsClient } from '../../../src/proxy/xds-client.js';
 import type { NameTableShape } from '../../../src/proxy/dns/names.js';
 import { Forwarder } from '../../../src/proxy/dns/forwarder.js';
 import { DnsProxy } from '../../../src/proxy/dns/server.js';
-import { buildQuery, buildResponse, parseQuery, RCODE, responseHeader, RR_TYPE } from '../../../src/proxy/dns/wire.js';
+import { buildQuery, RCODE, responseHeader, RR_TYPE } from '../../../src/proxy/dns/wire.js';
 import { freePort } from './helpers.js';
+import { STUB_HOST, StubResolver } from './dns-stub.js';
 
-const STUB_HOST = '127.0.0.53';
 const svc = (name: string, ns: string, addresses: string[]): MeshModel['services'][number] => ({
   hostname: `${name}.${ns}.svc.cluster.local`, name, namespace: ns, addresses, ports: [{ name: 'http', port: 80, protocol: 'HTTP' }],
   ...(addresses.length === 0 ? { headless: true } : {}),
@@ -39,31 +39,6 @@ function model(extra: MeshModel['services'] = []): MeshModel {
     hostname: 'db.default.svc.cluster.local', portName: 'http', address: `10.244.1.${i + 1}`, port: 80, labels: {}, healthy: true, namespace: 'default',
   }));
   return m;
-}
-
-/** Upstream stub: external.test -> 192.0.2.7, slow.test never answered, anything else NXDOMAIN. */
-class StubResolver {
-  udp = dgram.createSocket('udp4');
-  tcp = net.createServer((s) => s.on('data', (d: Buffer) => { const out = this.answer(d.subarray(2)); if (out) { const p = Buffer.alloc(2); p.writeUInt16BE(out.length); s.end(Buffer.concat([p, out])); } }));
-  names: string[] = [];
-  port = 0;
-  answer(msg: Buffer): Buffer | undefined {
-    const q = parseQuery(msg);
-    this.names.push(q.question.name);
-    if (q.question.name === 'slow.test') return undefined;
-    if (q.question.name === 'external.test') return buildResponse(q, { rcode: RCODE.NOERROR, answers: [{ type: RR_TYPE.A, ttl: 5, address: '192.0.2.7' }], authoritative: true }, 512);
-    return buildResponse(q, { rcode: RCODE.NXDOMAIN, answers: [], authoritative: true }, 512);
-  }
-  async start(): Promise<void> {
-    this.udp.on('message', (m, r) => { const out = this.answer(m); if (out) this.udp.send(out, r.port, r.address); });
-    await new Promise<void>((res) => this.udp.bind(0, STUB_HOST, () => res()));
-    this.port = this.udp.address().port;
-    await new Promise<void>((res, rej) => { this.tcp.once('error', rej); this.tcp.listen(this.port, STUB_HOST, () => res()); });
-  }
-  async close(): Promise<void> {
-    this.udp.close();
-    await new Promise<void>((res) => this.tcp.close(() => res()));
-  }
 }
 
 let source: StaticModelSource;
