@@ -37,7 +37,7 @@ async function startDnsProxy(d: DnsBootstrap, logger: Logger): Promise<DnsProxy>
   const resolv = parseResolvConf((await readOptional(d.resolvConfPath)) ?? '');
   const upstreams = d.upstreams ?? resolv.nameservers;
   if (upstreams.length === 0) logger.warn({ resolvConf: d.resolvConfPath }, 'no dns upstreams; names outside the mesh get SERVFAIL');
-  const dns = new DnsProxy({ host: d.host, port: d.port, upstreams, searchDomains: resolv.searches, clusterDomain: d.clusterDomain, logger,
+  const dns = new DnsProxy({ host: d.host, ...(d.host === '127.0.0.1' ? { extraHosts: ['::1'] } : {}), port: d.port, upstreams, searchDomains: resolv.searches, clusterDomain: d.clusterDomain, logger,
     ...(d.forwardTimeoutMs !== undefined ? { forwardTimeoutMs: d.forwardTimeoutMs } : {}) });
   await dns.start();
   return dns;

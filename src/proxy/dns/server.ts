@@ -13,6 +13,8 @@ import { buildErrorFor, buildResponse, CLASSIC_UDP_LIMIT, EDNS_UDP_LIMIT, parseQ
 
 export interface DnsProxyOptions {
   host: string;
+  /** Also listen here when possible (e.g. ::1); a failure is logged, not fatal. */
+  extraHosts?: readonly string[];
   port: number;
   upstreams: readonly Upstream[];
   searchDomains: readonly string[];
@@ -44,8 +46,8 @@ export class DnsProxy {
   /** Until the first NDS table arrives every name is forwarded: an empty table would NXDOMAIN the mesh. */
   private haveTable = false;
   private readonly forwarder: Forwarder;
-  private udp?: dgram.Socket;
-  private tcp?: net.Server;
+  private readonly udps: dgram.Socket[] = [];
+  private readonly tcps: net.Server[] = [];
   private readonly sockets = new Set<net.Socket>();
   private closed = false;
   readonly stats: DnsStats = { queries: 0, answered: 0, nxdomain: 0, forwarded: 0, servfail: 0, malformed: 0 };
@@ -71,35 +73,54 @@ export class DnsProxy {
   }
 
   async start(): Promise<void> {
-    const udp = dgram.createSocket(net.isIPv6(this.opts.host) ? 'udp6' : 'udp4');
+    await this.listenOn(this.opts.host);
+    // Best effort: IPv6 loopback, where ip6tables' REDIRECT delivers IPv6 queries.
+    for (const host of this.opts.extraHosts ?? []) {
+      await this.listenOn(host).catch((err: unknown) => this.opts.logger.warn({ host, err: errorMessage(err) }, 'dns proxy not listening on extra host'));
+    }
+    this.opts.logger.info({ host: this.opts.host, port: this.opts.port, upstreams: this.opts.upstreams.length }, 'dns proxy listening');
+  }
+
+  /** UDP and TCP on host:port; when either fails, neither stays open. */
+  private async listenOn(host: string): Promise<void> {
+    const udp = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
       void this.handle(msg, 'udp').then((out) => {
         // A forward may finish after close(); sending on a closed socket would throw.
         if (out && !this.closed) udp.send(out, rinfo.port, rinfo.address);
       });
     });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        udp.once('error', reject);
+        udp.bind(this.opts.port, host, () => { udp.off('error', reject); resolve(); });
+      });
+    } catch (err) {
+      udp.close();
+      throw err;
+    }
     udp.on('error', (err) => this.opts.logger.warn({ err: errorMessage(err) }, 'dns udp socket error'));
-    await new Promise<void>((resolve, reject) => {
-      udp.once('error', reject);
-      udp.bind(this.opts.port, this.opts.host, () => { udp.off('error', reject); resolve(); });
-    });
-    this.udp = udp;
     const tcp = net.createServer((sock) => this.serveTcp(sock));
     tcp.maxConnections = TCP_MAX_CONNECTIONS;
-    await new Promise<void>((resolve, reject) => {
-      tcp.once('error', reject);
-      tcp.listen(this.opts.port, this.opts.host, () => { tcp.off('error', reject); resolve(); });
-    });
-    this.tcp = tcp;
-    this.opts.logger.info({ host: this.opts.host, port: this.opts.port, upstreams: this.opts.upstreams.length }, 'dns proxy listening');
+    try {
+      await new Promise<void>((resolve, reject) => {
+        tcp.once('error', reject);
+        tcp.listen(this.opts.port, host, () => { tcp.off('error', reject); resolve(); });
+      });
+    } catch (err) {
+      udp.close();
+      throw err;
+    }
+    this.udps.push(udp);
+    this.tcps.push(tcp);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.udp?.close();
+    for (const u of this.udps) u.close();
     for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => (this.tcp ? this.tcp.close(() => resolve()) : resolve()));
+    await Promise.all(this.tcps.map((t) => new Promise<void>((resolve) => t.close(() => resolve()))));
   }
 
   /**

@@ -143,6 +143,12 @@ describe('DNS proxy on loopback', () => {
     ]);
   });
 
+  it('also answers on ::1 (where ip6tables redirects IPv6 queries)', async () => {
+    const v6 = new Resolver({ timeout: 3000, tries: 1 });
+    v6.setServers([`[::1]:${dnsPort}`]);
+    expect(await v6.resolve4('server')).toEqual(['10.96.0.20']);
+  });
+
   it('ignores garbage datagrams and keeps answering', async () => {
     const before = running.dns!.stats.malformed;
     const sock = dgram.createSocket('udp4');
@@ -193,6 +199,21 @@ describe('DNS proxy robustness', () => {
     await dns.start();
     return { dns, port };
   }
+
+  it('starts when an extra host cannot be bound, and still answers on the main one', async () => {
+    const port = await freePort();
+    const dns = new DnsProxy({ host: '127.0.0.1', extraHosts: ['192.0.2.1'], port, upstreams: [], searchDomains: [], clusterDomain: 'cluster.local', logger: silentLogger() });
+    dns.setNameTable({ table: { 'a.default.svc.cluster.local': { ips: ['10.96.0.1'], alt_hosts: ['a'] } } });
+    await dns.start();
+    try {
+      const r = new Resolver({ timeout: 2000, tries: 1 });
+      r.setServers([`127.0.0.1:${port}`]);
+      expect(await r.resolve4('a')).toEqual(['10.96.0.1']);
+      expect(await errorCode(r.resolve4('elsewhere.test'))).toBe('ESERVFAIL'); // no upstreams configured
+    } finally {
+      await dns.close();
+    }
+  });
 
   it('closes with forwards in flight without crashing when they finish', async () => {
     const { dns, port } = await startFresh();
