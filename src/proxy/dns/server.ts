@@ -156,6 +156,17 @@ export class DnsProxy {
 
   /** One message in, the response out (undefined = drop). Never throws. */
   async handle(msg: Buffer, transport: Transport): Promise<Buffer | undefined> {
+    try {
+      return await this.respond(msg, transport);
+    } catch (err) {
+      // Nothing in respond() should throw; if it does, drop the packet rather than the process.
+      this.stats.malformed++;
+      this.opts.logger.warn({ err: errorMessage(err), transport, length: msg.length }, 'dropping dns packet that failed to answer');
+      return undefined;
+    }
+  }
+
+  private async respond(msg: Buffer, transport: Transport): Promise<Buffer | undefined> {
     let q: DnsQuery;
     try {
       q = parseQuery(msg);

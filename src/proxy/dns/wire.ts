@@ -67,6 +67,7 @@ export function readName(buf: Buffer, offset: number): { name: string; next: num
       if (pos + 1 >= buf.length) throw invalidInput('DNS compression pointer is truncated', { offset: pos });
       const target = ((len & 0x3f) << 8) | buf[pos + 1]!;
       if (target >= limit) throw invalidInput('DNS compression pointer does not point backwards', { offset: pos, target });
+      if (target < HEADER_LENGTH) throw invalidInput('DNS compression pointer points into the header', { offset: pos, target });
       if (next < 0) next = pos + 2;
       limit = target;
       pos = target;
@@ -81,7 +82,10 @@ export function readName(buf: Buffer, offset: number): { name: string; next: num
     if (pos + 1 + len > buf.length) throw invalidInput('DNS label runs past the end of the packet', { offset: pos });
     length += len + 1;
     if (length + 1 > MAX_NAME_LENGTH) throw invalidInput('DNS name is longer than 255 bytes', { offset });
-    labels.push(buf.toString('latin1', pos + 1, pos + 1 + len));
+    const label = buf.toString('latin1', pos + 1, pos + 1 + len);
+    // A dot inside a label cannot be told apart from a label boundary once joined.
+    if (label.includes('.')) throw invalidInput('DNS label contains a dot', { offset: pos });
+    labels.push(label);
     pos += 1 + len;
     if (next < 0) limit = pos; // uncompressed so far: a later pointer may target these labels
   }

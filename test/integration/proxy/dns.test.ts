@@ -152,7 +152,7 @@ describe('DNS proxy on loopback', () => {
   it('ignores garbage datagrams and keeps answering', async () => {
     const before = running.dns!.stats.malformed;
     const sock = dgram.createSocket('udp4');
-    const garbage = [Buffer.alloc(0), Buffer.from([1, 2, 3]), Buffer.alloc(64, 0xff), Buffer.concat([buildQuery(1, 'x', RR_TYPE.A).subarray(0, 12), Buffer.from([0xc0, 12, 0, 1, 0, 1])])];
+    const garbage = [Buffer.alloc(0), Buffer.from([1, 2, 3]), Buffer.alloc(64, 0xff), Buffer.concat([buildQuery(1, 'x', RR_TYPE.A).subarray(0, 12), Buffer.from([0xc0, 12, 0, 1, 0, 1])]), Buffer.concat([buildQuery(1, 'x', RR_TYPE.A).subarray(0, 12), Buffer.from([2, 0x61, 0x2e, 0, 0, 1, 0, 1])])];
     for (const g of garbage) await new Promise<void>((res) => sock.send(g, dnsPort, '127.0.0.1', () => res()));
     sock.close();
     await until('garbage counted', () => running.dns!.stats.malformed >= before + garbage.length);

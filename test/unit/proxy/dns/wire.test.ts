@@ -108,6 +108,8 @@ describe('DNS wire codec', () => {
       ['reserved label type', Buffer.concat([header(1, 0, 1), Buffer.from([0x41, 0]), Buffer.from([0, 1, 0, 1])]), /reserved/],
       ['pointer to itself (loop)', Buffer.concat([header(1, 0, 1), Buffer.from([0xc0, 12, 0, 1, 0, 1])]), /does not point backwards/],
       ['pointer forward', Buffer.concat([header(1, 0, 1), Buffer.from([0xc0, 20, 0, 1, 0, 1, 0, 0])]), /does not point backwards/],
+      ['pointer into the header', Buffer.concat([header(1, 0, 1), Buffer.from([1, 0x61, 0xc0, 2, 0, 1, 0, 1])]), /points into the header/],
+      ['label containing a dot', Buffer.concat([header(1, 0, 1), Buffer.from([3, 0x61, 0x2e, 0x62, 0, 0, 1, 0, 1])]), /contains a dot/],
       ['truncated pointer', Buffer.concat([header(1, 0, 1), Buffer.from([0xc0])]), /pointer is truncated/],
       ['question without type/class', Buffer.concat([header(1, 0, 1), writeName('a.example'), Buffer.from([0, 1])]), /question is truncated/],
       ['trailing bytes', Buffer.concat([ok, Buffer.from([1, 2, 3])]), /trailing bytes/],
