@@ -28,6 +28,10 @@ export const PROXY_ENV = Object.freeze({
   logLevel: 'WEFT_LOG_LEVEL',
   appProbes: 'WEFT_APP_PROBES', // JSON of the original probes, for probe rewriting
   holdApplication: 'WEFT_HOLD_APPLICATION',
+  dnsCapture: 'WEFT_DNS_CAPTURE', // "true": run the DNS proxy on PROXY_PORTS.dns (iptables sends port 53 there)
+  dnsUpstreams: 'WEFT_DNS_UPSTREAMS', // optional ip[:port],... ; default: nameservers of /etc/resolv.conf
+  dnsResolvConf: 'WEFT_DNS_RESOLV_CONF', // optional path of the resolv.conf to read (default /etc/resolv.conf)
+  clusterDomain: 'WEFT_CLUSTER_DOMAIN', // optional; default cluster.local
 });
 
 /** Mount paths inside the proxy container. */

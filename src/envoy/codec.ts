@@ -3,7 +3,7 @@
 import type * as protobuf from 'protobufjs';
 import { invalidInput } from '../errors/errors.js';
 import { messageType } from './protos.js';
-import { TYPE_URLS, type AnyMessage, type DiscoveryRequest, type DiscoveryResponse, type EnvoyResource } from './types.js';
+import { NAME_TABLE_RESOURCE, TYPE_URLS, type AnyMessage, type DiscoveryRequest, type DiscoveryResponse, type EnvoyResource } from './types.js';
 
 /** toObject options for decoding: snake_case, enums as names, Any unwrapped to `@type` form. */
 export const DECODE_OPTIONS: protobuf.IConversionOptions = Object.freeze({
@@ -49,6 +49,7 @@ export function decodeAny(any: AnyMessage): EnvoyResource {
 
 /** The name xDS uses to address a resource of the given type. */
 export function resourceName(typeUrl: string, obj: EnvoyResource): string {
+  if (typeUrl === TYPE_URLS.nameTable) return NAME_TABLE_RESOURCE;
   const name = typeUrl === TYPE_URLS.endpoint ? obj['cluster_name'] : obj['name'];
   if (typeof name !== 'string' || name === '') throw invalidInput('resource has no name', { typeUrl });
   return name;

@@ -46,6 +46,30 @@ export const PROTO_FILES: readonly string[] = [
   'envoy/extensions/retry/host/previous_hosts/v3/previous_hosts.proto',
 ];
 
+/**
+ * Istio's NDS name table (istio/api networking/nds/v1/nds.proto), vendored as protobufjs JSON:
+ * grpc-js-xds does not ship Istio's protos and this one message is all the DNS proxy needs.
+ * Field numbers are Istio's, so the bytes are wire-compatible with istiod's NDS.
+ */
+const NDS_PROTO_JSON = {
+  istio: { nested: { networking: { nested: { nds: { nested: { v1: { nested: {
+    NameTable: {
+      fields: { table: { keyType: 'string', type: 'NameInfo', id: 1 } },
+      nested: {
+        NameInfo: {
+          fields: {
+            ips: { rule: 'repeated', type: 'string', id: 1 },
+            registry: { type: 'string', id: 2 },
+            shortname: { type: 'string', id: 3 },
+            namespace: { type: 'string', id: 4 },
+            alt_hosts: { rule: 'repeated', type: 'string', id: 5 },
+          },
+        },
+      },
+    },
+  } } } } } } } },
+} as const;
+
 interface ProtoLoaderUtil {
   loadProtosWithOptionsSync(filename: string | string[], options: Record<string, unknown>): protobuf.Root;
 }
@@ -65,6 +89,7 @@ export function envoyRoot(): protobuf.Root {
     require('@grpc/proto-loader');
     const util = require('@grpc/proto-loader/build/src/util') as ProtoLoaderUtil;
     const root = util.loadProtosWithOptionsSync([...PROTO_FILES], { keepCase: true, includeDirs: [...PROTO_INCLUDE_DIRS] });
+    root.addJSON(NDS_PROTO_JSON);
     root.resolveAll();
     cachedRoot = root;
   }

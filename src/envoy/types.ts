@@ -8,6 +8,8 @@ export const TYPE_URLS = Object.freeze({
   cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
   endpoint: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
   secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+  /** Istio's NDS: the DNS proxy's name table (one resource per proxy). */
+  nameTable: 'type.googleapis.com/istio.networking.nds.v1.NameTable',
   // typed_config extensions
   httpConnectionManager: 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
   tcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
@@ -30,8 +32,14 @@ export const TYPE_URLS = Object.freeze({
   ringHash: 'type.googleapis.com/envoy.extensions.load_balancing_policies.ring_hash.v3.RingHash',
 });
 
-/** The four xDS resource types in make-before-break push order (CDS, EDS, LDS, RDS), then SDS. */
+/**
+ * The four xDS resource types in make-before-break push order (CDS, EDS, LDS, RDS), then SDS.
+ * NDS is not listed: it references nothing, and the server pushes unlisted types last.
+ */
 export const PUSH_ORDER: readonly string[] = [TYPE_URLS.cluster, TYPE_URLS.endpoint, TYPE_URLS.listener, TYPE_URLS.route, TYPE_URLS.secret];
+
+/** A NameTable has no name field; each proxy gets exactly one, under this name. */
+export const NAME_TABLE_RESOURCE = 'name-table';
 
 /** Short names for logs and debug output. */
 export function typeShortName(typeUrl: string): string {
@@ -46,6 +54,8 @@ export function typeShortName(typeUrl: string): string {
       return 'EDS';
     case TYPE_URLS.secret:
       return 'SDS';
+    case TYPE_URLS.nameTable:
+      return 'NDS';
     default:
       return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
   }

@@ -5,6 +5,7 @@ import type net from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { Proxy } from './proxy.js';
 import type { XdsClient } from './xds-client.js';
+import type { DnsProxy } from './dns/server.js';
 import { peerUris } from './tls.js';
 import { X509Certificate } from 'node:crypto';
 import { runAppProbe, type AppProbes } from './app-probes.js';
@@ -22,6 +23,8 @@ export interface AdminDeps {
   appProbes?: AppProbes;
   /** Extra Prometheus text for /stats/prometheus (e.g. workloadCertMetricsText). */
   extraMetrics?: () => string;
+  /** The DNS proxy, whose name table and counters /config_dump shows. */
+  dns?: DnsProxy;
 }
 
 const LEVELS = new Set(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']);
@@ -43,11 +46,12 @@ function text(res: http.ServerResponse, status: number, body: string, type = 'te
   res.end(body);
 }
 
-export function configDump(proxy: Proxy, xds: XdsClient | undefined): unknown {
+export function configDump(proxy: Proxy, xds: XdsClient | undefined, dns?: DnsProxy): unknown {
   const cfg = proxy.config;
   return {
     versions: xds ? { lds: xds.lds.version, rds: xds.rds.version, cds: xds.cds.version, eds: xds.eds.version } : undefined,
     nacks: xds ? Object.fromEntries(xds.lastNack) : undefined,
+    dns: dns ? { ndsVersion: xds?.nds.version, stats: dns.stats, nameTable: dns.nameTable() } : undefined,
     listeners: [...cfg.listeners.values()].map((l) => ({
       name: l.name, address: l.address, port: l.port, boundPort: proxy.listenerPort(l.name),
       filterChains: l.filterChains.map((fc) => ({ name: fc.name, match: fc.match, filter: fc.filter.kind, rds: fc.filter.kind === 'http' ? fc.filter.rdsName : undefined, tls: fc.tls })),
@@ -84,7 +88,7 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
         text(res, 200, deps.proxy.stats.prometheus() + (deps.extraMetrics?.() ?? ''), 'text/plain; version=0.0.4');
         return;
       case '/config_dump':
-        json(res, 200, configDump(deps.proxy, deps.xds));
+        json(res, 200, configDump(deps.proxy, deps.xds, deps.dns));
         return;
       case '/clusters': {
         const t = now();

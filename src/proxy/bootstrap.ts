@@ -1,9 +1,11 @@
 // Proxy bootstrap from the environment the injector writes (src/api/sidecar.ts). Pure: the
 // caller passes the env; every missing or malformed value is a specific INVALID_CONFIG error.
+// WEFT_DNS_CAPTURE=true (set by the injector with captureDns) turns on the sidecar's DNS proxy.
 import { DEFAULT_TRUST_DOMAIN, PROXY_ENV, PROXY_PATHS, PROXY_PORTS } from '../api/sidecar.js';
 import { WeftError } from '../errors/errors.js';
 import { formatNodeId, type ProxyType } from '../envoy/node.js';
 import { parseAppProbes, type AppProbes } from './app-probes.js';
+import { parseUpstreams, type Upstream } from './dns/resolv-conf.js';
 
 export interface ProxyBootstrap {
   mode: ProxyType;
@@ -22,6 +24,35 @@ export interface ProxyBootstrap {
   drainMs: number;
   /** Original app probes the health port performs on the kubelet's behalf. */
   appProbes: AppProbes;
+  /** The DNS proxy; undefined = off (WEFT_DNS_CAPTURE is not "true"). */
+  dns?: DnsBootstrap;
+}
+
+export interface DnsBootstrap {
+  /** Listen address: loopback, where iptables' REDIRECT delivers the app's queries. */
+  host: string;
+  port: number;
+  /** resolv.conf whose nameservers are the upstreams and whose search list is recognised. */
+  resolvConfPath: string;
+  /** Explicit upstreams (WEFT_DNS_UPSTREAMS) instead of resolv.conf's nameservers. */
+  upstreams?: Upstream[];
+  clusterDomain: string;
+  /** Per-upstream forward timeout (default 2 s). */
+  forwardTimeoutMs?: number;
+}
+
+function dnsFromEnv(env: Record<string, string | undefined>): DnsBootstrap | undefined {
+  const flag = env[PROXY_ENV.dnsCapture];
+  if (flag === undefined || flag === '' || flag === 'false') return undefined;
+  if (flag !== 'true') throw new WeftError('WEFT_E_INVALID_CONFIG', 'expected true or false', { variable: PROXY_ENV.dnsCapture, value: flag });
+  const upstreams = env[PROXY_ENV.dnsUpstreams];
+  return {
+    host: '127.0.0.1',
+    port: PROXY_PORTS.dns,
+    resolvConfPath: env[PROXY_ENV.dnsResolvConf] || '/etc/resolv.conf',
+    ...(upstreams ? { upstreams: parseUpstreams(upstreams) } : {}),
+    clusterDomain: env[PROXY_ENV.clusterDomain] || 'cluster.local',
+  };
 }
 
 function need(env: Record<string, string | undefined>, name: string): string {
@@ -43,6 +74,7 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
   const podIp = env[PROXY_ENV.podIp] ?? '127.0.0.1';
   const trustDomain = env[PROXY_ENV.trustDomain] || DEFAULT_TRUST_DOMAIN;
   const caAddress = env[PROXY_ENV.caAddress];
+  const dns = mode === 'sidecar' ? dnsFromEnv(env) : undefined;
   return {
     mode,
     nodeId: env[PROXY_ENV.nodeId] || formatNodeId({ type: mode, ip: podIp, podName, namespace, domain: trustDomain }),
@@ -57,5 +89,6 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
     ports: { admin: PROXY_PORTS.admin, health: PROXY_PORTS.health },
     drainMs: 5000,
     appProbes: parseAppProbes(env[PROXY_ENV.appProbes]),
+    ...(dns ? { dns } : {}),
   };
 }

@@ -11,7 +11,10 @@ import { GATEWAY_TYPES } from '../api/meshconfig.js';
 import { workloadCertMetricsText } from '../identity/cert-agent.js';
 import { fileTokenSource } from '../identity/ca-client.js';
 import { startWorkloadIdentity, type WorkloadIdentity } from './workload-identity.js';
-import { bootstrapFromEnv, type ProxyBootstrap } from './bootstrap.js';
+import { bootstrapFromEnv, type DnsBootstrap, type ProxyBootstrap } from './bootstrap.js';
+import { DnsProxy } from './dns/server.js';
+import { parseResolvConf } from './dns/resolv-conf.js';
+import type { NameTableShape } from './dns/names.js';
 import { Proxy } from './proxy.js';
 import { XdsClient } from './xds-client.js';
 import { startAdminServer } from './admin.js';
@@ -22,12 +25,25 @@ import { kubeSecretFetcher } from './kube-credentials.js';
 export interface RunningProxy {
   proxy: Proxy;
   xds: XdsClient;
+  /** The DNS proxy, when the bootstrap enables it. */
+  dns?: DnsProxy;
   /** Graceful drain then stop everything. */
   shutdown(): Promise<void>;
 }
 
 async function readOptional(file: string): Promise<string | undefined> {
   try { return await readFile(file, 'utf8'); } catch { return undefined; }
+}
+
+/** The DNS proxy with upstreams and search list from the pod's resolv.conf (or explicit upstreams). */
+async function startDnsProxy(d: DnsBootstrap, logger: Logger): Promise<DnsProxy> {
+  const resolv = parseResolvConf((await readOptional(d.resolvConfPath)) ?? '');
+  const upstreams = d.upstreams ?? resolv.nameservers;
+  if (upstreams.length === 0) logger.warn({ resolvConf: d.resolvConfPath }, 'no dns upstreams; names outside the mesh get SERVFAIL');
+  const dns = new DnsProxy({ host: d.host, ...(d.host === '127.0.0.1' ? { extraHosts: ['::1'] } : {}), port: d.port, upstreams, searchDomains: resolv.searches, clusterDomain: d.clusterDomain, logger,
+    ...(d.forwardTimeoutMs !== undefined ? { forwardTimeoutMs: d.forwardTimeoutMs } : {}) });
+  await dns.start();
+  return dns;
 }
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
@@ -43,11 +59,13 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
     proxy.identity = wid.identity;
   }
   const identity = wid;
+  const dns = b.dns ? await startDnsProxy(b.dns, logger.child({ component: 'dns' })) : undefined;
   const xds = new XdsClient({
     address: b.xdsAddress, node: { id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy' }, logger: logger.child({ component: 'xds' }),
     onConfig: (cfg) => proxy.apply(cfg),
     // The mesh trust bundle over SDS (ROOTCA) keeps the identity in step with root rotation.
     ...(identity ? { onTrustBundle: (pems: string[], superseded: () => boolean) => identity.applyTrustBundle(pems, superseded) } : {}),
+    ...(dns ? { onNameTable: (t: NameTableShape) => dns.setNameTable(t) } : {}),
   });
   xds.start();
   let draining: Promise<void> | undefined;
@@ -59,6 +77,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
       wid?.stop();
       admin.close();
       health.close();
+      await dns?.close();
       await proxy.close();
     })();
     return draining;
@@ -68,10 +87,11 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
     certChainPem: () => wid?.agent.current()?.certChainPem.join(''),
     ...(wid ? { extraMetrics: () => workloadCertMetricsText(wid?.agent.current(), Date.now()) } : {}),
     appProbes: b.appProbes,
+    ...(dns ? { dns } : {}),
   };
   const admin = await startAdminServer(adminDeps, b.ports.admin);
   const health = await startAdminServer(adminDeps, b.ports.health, '0.0.0.0');
-  return { proxy, xds, shutdown };
+  return { proxy, xds, ...(dns ? { dns } : {}), shutdown };
 }
 
 export function registerProxyCommands(program: Command): Command {

@@ -1,6 +1,6 @@
 // `weft proxy iptables`: the init container's traffic capture. iptablesRules() is pure and
 // renders iptables-restore input (nat table) for REDIRECT capture, in Istio's layout:
-// inbound -> 15006, outbound -> 15001, with the proxy's own UID/GID, loopback, excluded
+// inbound -> 15006, outbound -> 15001, DNS (UDP/TCP 53, when asked) -> 15053, with the proxy's own UID/GID, loopback, excluded
 // ports and CIDRs left alone so there are no loops. applyIptables() feeds it to
 // iptables-restore / ip6tables-restore.
 import { spawn } from 'node:child_process';
@@ -39,6 +39,13 @@ export function iptablesRules(a: IptablesArgs, family: IpFamily = 4): string {
       for (const p of inbound) if (!a.excludeInboundPorts.includes(p)) r.push(`-A WEFT_INBOUND -p tcp --dport ${p} -j WEFT_IN_REDIRECT`);
     }
   }
+  // DNS first: TCP/53 must reach the DNS proxy, not the outbound TCP capture below. The proxy's
+  // own UID/GID is exempt, so its forwards to the real resolvers are not looped back to it.
+  if (a.dnsCapturePort !== undefined) {
+    for (const proto of ['udp', 'tcp']) {
+      r.push(`-A OUTPUT -p ${proto} --dport 53 -m owner ! --uid-owner ${a.proxyUid} -m owner ! --gid-owner ${a.proxyGid} -j REDIRECT --to-ports ${a.dnsCapturePort}`);
+    }
+  }
   // Outbound.
   r.push('-A OUTPUT -p tcp -j WEFT_OUTPUT');
   // The proxy's own upstream connections to the local app use 127.0.0.6 as source.
@@ -54,11 +61,6 @@ export function iptablesRules(a: IptablesArgs, family: IpFamily = 4): string {
   for (const p of a.excludeOutboundPorts) r.push(`-A WEFT_OUTPUT -p tcp --dport ${p} -j RETURN`);
   for (const c of a.excludeOutboundCidrs) if (familyOf(c) === family) r.push(`-A WEFT_OUTPUT -d ${c} -j RETURN`);
   r.push('-A WEFT_OUTPUT -j WEFT_REDIRECT');
-  if (a.dnsCapturePort !== undefined) {
-    for (const proto of ['udp', 'tcp']) {
-      r.push(`-A OUTPUT -p ${proto} --dport 53 -m owner ! --uid-owner ${a.proxyUid} -m owner ! --gid-owner ${a.proxyGid} -j REDIRECT --to-ports ${a.dnsCapturePort}`);
-    }
-  }
   r.push('COMMIT');
   return r.join('\n') + '\n';
 }

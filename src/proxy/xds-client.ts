@@ -1,4 +1,4 @@
-// ADS client (state of the world): subscribes to LDS and CDS, then to the RDS and EDS names
+// ADS client (state of the world): subscribes to LDS and CDS (and NDS when the DNS proxy runs), then to the RDS and EDS names
 // they reference. Each response is decoded and built into the routing model as a whole:
 // all good -> apply and ACK; anything bad -> NACK with the error and keep the last good
 // config. Reconnects with full-jitter exponential backoff (0.5 s -> 30 s) and keeps
@@ -13,10 +13,11 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../log/logger.js';
 import { errorMessage } from '../errors/errors.js';
 import { ROOT_CA_SECRET, rootCaBundle } from '../envoy/root-ca.js';
-import { AdsClient, decodeAny, TYPE_URLS, type AdsClientStream, type DiscoveryResponse, type EnvoyNode } from '../envoy/index.js';
+import { AdsClient, decodeAny, NAME_TABLE_RESOURCE, TYPE_URLS, type AdsClientStream, type DiscoveryResponse, type EnvoyNode } from '../envoy/index.js';
 import { buildCluster, buildEndpoints, buildListener, buildRouteTable, edsNames, rdsNames } from './config/build.js';
 import type { ClusterLoadAssignmentShape, ClusterShape, ListenerShape, RouteConfigurationShape } from './config/envoy-shapes.js';
 import type { Cluster, Endpoint, Listener, ProxyConfig, RouteTable } from './config/model.js';
+import { checkNameTable, type NameTableShape } from './dns/names.js';
 
 export interface XdsClientOptions {
   address: string;
@@ -31,6 +32,8 @@ export interface XdsClientOptions {
   credentials?: grpc.ChannelCredentials;
   rand?: () => number;
   backoff?: { initialMs: number; maxMs: number };
+  /** Set to subscribe to NDS (the DNS proxy's name table); called with each accepted table. */
+  onNameTable?: (table: NameTableShape) => void;
 }
 
 interface TypeState<T> {
@@ -62,6 +65,7 @@ export class XdsClient {
   readonly sds: TypeState<string[]> = { version: '', nonce: '', names: [ROOT_CA_SECRET], built: new Map() };
   private sdsSeq = 0;
   private sdsBundleKey = '';
+  readonly nds: TypeState<NameTableShape> = { version: '', nonce: '', names: [], built: new Map() };
   /** Last NACK per type, for the admin config dump. */
   readonly lastNack = new Map<string, { version: string; message: string }>();
   connected = false;
@@ -90,6 +94,7 @@ export class XdsClient {
       case TYPE_URLS.cluster: return this.cds;
       case TYPE_URLS.endpoint: return this.eds;
       case TYPE_URLS.secret: return this.opts.onTrustBundle ? this.sds : undefined;
+      case TYPE_URLS.nameTable: return this.opts.onNameTable ? this.nds : undefined;
       default: return undefined;
     }
   }
@@ -124,6 +129,7 @@ export class XdsClient {
     if (this.rds.names.length > 0) this.send(TYPE_URLS.route, this.rds, undefined);
     if (this.eds.names.length > 0) this.send(TYPE_URLS.endpoint, this.eds, undefined);
     if (this.opts.onTrustBundle) this.send(TYPE_URLS.secret, this.sds, undefined);
+    if (this.opts.onNameTable) this.send(TYPE_URLS.nameTable, this.nds, undefined);
   }
 
   private send(typeUrl: string, st: TypeState<unknown>, error: string | undefined): void {
@@ -158,6 +164,11 @@ export class XdsClient {
     st.built = built;
     this.lastNack.delete(r.type_url);
     this.send(r.type_url, st, undefined);
+    if (r.type_url === TYPE_URLS.nameTable) {
+      // The name table feeds the DNS proxy only; routing config is unchanged.
+      this.opts.onNameTable?.(this.nds.built.get(NAME_TABLE_RESOURCE) ?? { table: {} });
+      return;
+    }
     // Follow references: listeners name route configs, clusters name EDS services.
     if (r.type_url === TYPE_URLS.listener) this.resubscribe(TYPE_URLS.route, this.rds, [...this.lds.built.values()].flatMap(rdsNames));
     if (r.type_url === TYPE_URLS.cluster) this.resubscribe(TYPE_URLS.endpoint, this.eds, edsNames(this.cds.built.values()));
@@ -233,6 +244,11 @@ export class XdsClient {
         case TYPE_URLS.endpoint: {
           const e = obj as ClusterLoadAssignmentShape;
           out.set(e.cluster_name ?? '', buildEndpoints(e));
+          break;
+        }
+        case TYPE_URLS.nameTable: {
+          if (out.size > 0) throw new Error('more than one NameTable in an NDS response');
+          out.set(NAME_TABLE_RESOURCE, checkNameTable(obj as NameTableShape));
           break;
         }
       }

@@ -17,6 +17,8 @@ export interface SnapshotInput {
   listeners?: readonly EnvoyResource[];
   routes?: readonly EnvoyResource[];
   secrets?: readonly EnvoyResource[];
+  /** Istio NDS NameTable (at most one), for proxies that run the DNS proxy. */
+  nameTables?: readonly EnvoyResource[];
 }
 
 export interface EncodedResource {
@@ -64,6 +66,7 @@ const INPUT_KEYS: ReadonlyArray<[keyof SnapshotInput, string]> = [
   ['listeners', TYPE_URLS.listener],
   ['routes', TYPE_URLS.route],
   ['secrets', TYPE_URLS.secret],
+  ['nameTables', TYPE_URLS.nameTable],
 ];
 
 /** Builds a snapshot; throws WEFT_E_INVALID_CONFIG when it is not self-consistent. */

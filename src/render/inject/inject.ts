@@ -73,6 +73,7 @@ function proxyEnv(cfg: InjectionConfig, opts: EffectiveOptions, native: boolean)
     { name: INJECTION_ENV.drainDuration, value: String(cfg.drainDurationSeconds) },
   ];
   if (!native) env.push({ name: PROXY_ENV.holdApplication, value: String(opts.holdApplicationUntilProxyStarts) });
+  if (cfg.captureDns) env.push({ name: PROXY_ENV.dnsCapture, value: 'true' });
   return env;
 }
 

@@ -4,12 +4,14 @@ import type { SnapshotInput } from '../snapshot.js';
 import { buildClusters } from './clusters.js';
 import { buildEndpoints } from './endpoints.js';
 import { buildListeners } from './listeners.js';
+import { buildNameTable } from './nametable.js';
 import { buildRoutes } from './routes.js';
 
 export { buildClusters } from './clusters.js';
 export { buildEndpoints } from './endpoints.js';
 export { buildListeners } from './listeners.js';
 export { buildRoutes } from './routes.js';
+export { buildNameTable } from './nametable.js';
 export { buildRbacFilters } from './rbac.js';
 export { buildJwtFilters, buildJwksClusters } from './jwt.js';
 
@@ -19,5 +21,7 @@ export function buildResources(model: MeshModel, proxy: ProxyContext): SnapshotI
     endpoints: buildEndpoints(model, proxy),
     listeners: buildListeners(model, proxy),
     routes: buildRoutes(model, proxy),
+    // Only sidecars run the DNS proxy; the server sends NDS only to those that subscribe.
+    ...(proxy.flavour === 'sidecar' ? { nameTables: [buildNameTable(model, proxy)] } : {}),
   };
 }

@@ -76,6 +76,8 @@ interface Selection {
   endpoints?: string[];
   listeners?: string[];
   routes?: string[];
+  /** Include the NDS name table (sidecars only). */
+  nameTable?: boolean;
 }
 
 function pick(list: readonly EnvoyResource[] | undefined, names: string[] | undefined, key = 'name'): EnvoyResource[] | undefined {
@@ -114,6 +116,7 @@ describe('xds golden translation', () => {
           endpoints: pick(res.endpoints, select.endpoints, 'cluster_name'),
           listeners: pick(res.listeners, select.listeners),
           routes: pick(res.routes, select.routes),
+          nameTables: select.nameTable ? res.nameTables : undefined,
         }),
       ) as unknown;
       const expectedFile = path.join(dir, c, 'expected.json');

@@ -27,8 +27,16 @@ describe('iptables rules', () => {
     expect(none).not.toContain('PREROUTING');
   });
 
-  it('adds DNS capture when asked', () => {
-    expect(iptablesRules({ ...defaultIptablesArgs(), dnsCapturePort: 15053 })).toContain('-A OUTPUT -p udp --dport 53 -m owner ! --uid-owner 1337');
+  it('adds DNS capture when asked: UDP and TCP 53 to 15053, the proxy UID/GID exempt, before the TCP capture', () => {
+    const rules = iptablesRules(parseIptablesArgs(['--dns-capture-port', '15053']));
+    const udp = '-A OUTPUT -p udp --dport 53 -m owner ! --uid-owner 1337 -m owner ! --gid-owner 1337 -j REDIRECT --to-ports 15053';
+    const tcp = '-A OUTPUT -p tcp --dport 53 -m owner ! --uid-owner 1337 -m owner ! --gid-owner 1337 -j REDIRECT --to-ports 15053';
+    expect(rules).toContain(udp);
+    expect(rules).toContain(tcp);
+    // TCP/53 would otherwise be caught by the outbound TCP capture (15001) first.
+    expect(rules.indexOf(tcp)).toBeLessThan(rules.indexOf('-A OUTPUT -p tcp -j WEFT_OUTPUT'));
+    expect(iptablesRules(parseIptablesArgs(['--dns-capture-port', '15053']), 6)).toContain(udp);
+    expect(iptablesRules(defaultIptablesArgs())).not.toContain('--dport 53');
   });
 
   it('rejects bad flags with specific errors', () => {
