@@ -81,6 +81,8 @@ export interface ProxySpec {
   excludeOutboundPorts?: number[];
   excludeOutboundCIDRs?: string[];
   holdApplicationUntilProxyStarts?: boolean;
+  /** Capture the app's DNS (port 53) into the sidecar's DNS proxy (Istio's ISTIO_META_DNS_CAPTURE). */
+  dnsCapture?: boolean;
 }
 
 export interface SecuritySpec {
@@ -275,6 +277,7 @@ export interface ResolvedMeshConfigSpec {
     excludeOutboundPorts: number[];
     excludeOutboundCIDRs: string[];
     holdApplicationUntilProxyStarts: boolean;
+    dnsCapture: boolean;
   };
   security: Required<SecuritySpec>;
   injection: Required<InjectionSpec>;
@@ -372,6 +375,7 @@ export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigS
       excludeOutboundPorts: [...(spec.proxy?.excludeOutboundPorts ?? [])],
       excludeOutboundCIDRs: [...(spec.proxy?.excludeOutboundCIDRs ?? [])],
       holdApplicationUntilProxyStarts: spec.proxy?.holdApplicationUntilProxyStarts ?? false,
+      dnsCapture: spec.proxy?.dnsCapture ?? false,
     },
     security: {
       trustDomain: spec.security?.trustDomain ?? d.trustDomain,
@@ -669,7 +673,7 @@ function validateSpecInto(c: Checker, specV: unknown): void {
 
   const px = c.obj(spec.proxy, 'spec.proxy');
   if (px) {
-    c.known(px, 'spec.proxy', ['image', 'version', 'resources', 'logLevel', 'concurrency', 'interceptionMode', 'excludeInboundPorts', 'excludeOutboundPorts', 'excludeOutboundCIDRs', 'holdApplicationUntilProxyStarts']);
+    c.known(px, 'spec.proxy', ['image', 'version', 'resources', 'logLevel', 'concurrency', 'interceptionMode', 'excludeInboundPorts', 'excludeOutboundPorts', 'excludeOutboundCIDRs', 'holdApplicationUntilProxyStarts', 'dnsCapture']);
     c.str(px.image, 'spec.proxy.image', { maxLen: 512 });
     c.str(px.version, 'spec.proxy.version', { re: VERSION_RE, reHint: 'must be a semantic version such as 1.2.0' });
     c.resources(px.resources, 'spec.proxy.resources');
@@ -681,6 +685,7 @@ function validateSpecInto(c: Checker, specV: unknown): void {
     const cidrs = c.arr(px.excludeOutboundCIDRs, 'spec.proxy.excludeOutboundCIDRs', 64);
     cidrs?.forEach((v, i) => c.str(v, `spec.proxy.excludeOutboundCIDRs[${i}]`, { re: CIDR_RE, reHint: 'must be a CIDR such as 10.0.0.0/8' }));
     c.bool(px.holdApplicationUntilProxyStarts, 'spec.proxy.holdApplicationUntilProxyStarts');
+    c.bool(px.dnsCapture, 'spec.proxy.dnsCapture');
     if (typeof px.version === 'string' && typeof spec.version === 'string') {
       const max = isObj(spec.updateStrategy) && typeof spec.updateStrategy.maxVersionSkew === 'number' ? spec.updateStrategy.maxVersionSkew : MESHCONFIG_DEFAULTS.maxVersionSkew;
       const skew = versionSkew(px.version, spec.version);

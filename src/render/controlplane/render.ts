@@ -180,7 +180,7 @@ export function injectionConfigFor(spec: ResolvedMeshConfigSpec, rev: RevisionTo
     excludeOutboundCidrs: [...spec.proxy.excludeOutboundCIDRs],
     excludeOutboundPorts: [...spec.proxy.excludeOutboundPorts],
     excludeInboundPorts: [...spec.proxy.excludeInboundPorts],
-    captureDns: false,
+    captureDns: spec.proxy.dnsCapture,
     imagePullPolicy: 'IfNotPresent',
     drainDurationSeconds: 5,
     caTokenExpirationSeconds: 43200,
