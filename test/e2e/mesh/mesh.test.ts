@@ -7,6 +7,7 @@
 // NETWORK RULE: traffic only ever starts inside pod netns this test created, towards pod IPs
 // (10.88.x.x) or a ClusterIP that the client's sidecar captures; nothing goes to 10.96.x.x from the host.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -143,7 +144,8 @@ beforeAll(async () => {
   cp = await startControlPlaneProcess({ kubeconfig: kubeconfigPath, meshNamespace: meshSystem, id, caTls: true, bundleNamespaceSelector: `${SEL}=${id}` });
   injector = await startInjector({
     clients, id, secretNamespace: meshSystem, selector: { [SEL]: id },
-    injection: meshInjectionConfig(cp, readPackageVersion()), logger,
+    // DNS capture on (MeshConfig spec.proxy.dnsCapture): apps resolve mesh names through their sidecar.
+    injection: { ...meshInjectionConfig(cp, readPackageVersion()), captureDns: true }, logger,
   });
   await Promise.all([appNs, plainNs].map((n) => waitForDefaultSA(clients, n)));
   for (const sa of ['server', 'client']) await clients.core.createNamespacedServiceAccount({ namespace: appNs, body: { metadata: { name: sa } } });
@@ -527,3 +529,28 @@ describe('Istio traffic-management and security tasks through real pods', () => 
     await until('policies removed', () => curlInNetns(netns, `${base()}/api/admin`), (x) => x.status === 200, 30_000);
   }, 120_000);
 });
+
+describe('names: the sidecar DNS proxy answers mesh service names (Istio DNS proxying)', () => {
+  /** getent in the pod netns: resolv.conf says 127.0.0.1, the capture rules send port 53 to the sidecar. */
+  function getent(netns: string, name: string): Promise<{ code: number; out: string }> {
+    return new Promise((resolve) => {
+      execFile('ip', ['netns', 'exec', netns, 'getent', 'ahostsv4', name], { timeout: 15_000 }, (err, stdout) => {
+        resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0, out: stdout });
+      });
+    });
+  }
+  const ips = (out: string): string[] => [...new Set(out.split('\n').map((l) => l.split(/\s+/)[0]!).filter(Boolean))];
+
+  it('13. short, namespaced and full names resolve to the ClusterIP; an unknown cluster name does not; calling by name works', async () => {
+    const netns = podNetns(clientPod);
+    for (const name of ['server', `server.${appNs}`, `server.${appNs}.svc.cluster.local`]) {
+      const r = await waitFor(`${name} resolves`, async () => { const x = await getent(netns, name); return x.code === 0 ? x : undefined; }, 30_000, 500);
+      expect({ name, ips: ips(r.out) }).toEqual({ name, ips: [clusterIP] });
+    }
+    expect((await getent(netns, `nosuch.${appNs}.svc.cluster.local`)).code).not.toBe(0);
+    await setVsHttp([{ route: [{ destination: { host: 'server', subset: 'v1' } }] }]);
+    const byName = await until('a request by service name', () => curlInNetns(netns, 'http://server:8080/by-name'), (x) => x.status === 200, 30_000);
+    expect(json(byName).path).toBe('/by-name');
+  }, 90_000);
+});
+
