@@ -257,11 +257,16 @@ export class HttpProxy {
       let retriesLeft = retry?.numRetries ?? 0;
       let retryNumber = 0;
       let staleRetried = false;
+      // The breaker's retry slot is held from scheduling until the retried attempt ends (Envoy),
+      // so a retry budget bounds retries in flight, not only those waiting out their backoff.
+      let retrySlot = false;
+      const releaseRetrySlot = (): void => { if (retrySlot) { retrySlot = false; cb.releaseRetry(); } };
+      res.once('close', releaseRetrySlot);
       const attemptOnce = (freshRetry: boolean): void => {
-        if (done) return;
+        if (done) { releaseRetrySlot(); return; }
         const host = cs.balancer.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined });
         if (!host) {
-          done = true; release();
+          done = true; release(); releaseRetrySlot();
           localReply(res, 503, 'UH', 'no healthy upstream\n');
           finish(clusterName, 503, 'UH');
           return;
@@ -271,7 +276,7 @@ export class HttpProxy {
           current = reqRef;
           return a;
         }).then((a) => {
-          if (done) { a.res?.resume(); return; }
+          if (done) { a.res?.resume(); releaseRetrySlot(); return; }
           const canReplay = body !== undefined || !hasBody;
           if (a.outcome.kind === 'reset' && a.reusedSocket && canReplay && !staleRetried) {
             // The pooled keep-alive connection was closed by the upstream as we reused it:
@@ -281,14 +286,18 @@ export class HttpProxy {
             return;
           }
           this.recordOutlier(cs, host, a.outcome);
+          releaseRetrySlot();
           if (retry && retriesLeft > 0 && canReplay && isRetriable(retry, a.outcome)) {
             if (cb.tryRetry()) {
+              retrySlot = true;
               retriesLeft--;
               a.res?.resume();
               const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
-              setTimeout(() => { cb.releaseRetry(); attemptOnce(true); }, delay);
+              setTimeout(() => attemptOnce(true), delay);
               return;
             }
+            // Overflow (Envoy's upstream_rq_retry_overflow): the upstream's answer goes back as is.
+            this.deps.stats.inc('weft_retry_overflow_total', { cluster: clusterName });
           }
           done = true;
           if (a.res) {
@@ -302,6 +311,7 @@ export class HttpProxy {
           }
         }, (e: unknown) => {
           this.deps.logger.error({ err: e }, 'proxy attempt failed unexpectedly');
+          releaseRetrySlot();
           if (!done) { done = true; release(); localReply(res, 500, 'DPE', 'internal proxy error\n'); finish(clusterName, 500, 'DPE'); }
         });
         void freshRetry;

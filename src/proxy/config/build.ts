@@ -4,7 +4,7 @@
 import type {
   AnyLike, ClusterLoadAssignmentShape, ClusterShape, FilterChainShape, HeaderMatcher, HeaderValueOption,
   HttpConnectionManagerShape, ListenerShape, RetryPolicyShape, RouteActionShape, RouteConfigurationShape, RouteShape,
-  TcpProxyShape, TransportSocketShape, CommonTlsContextShape, VirtualHostShape, RedirectActionShape,
+  TcpProxyShape, ThresholdsShape, TransportSocketShape, CommonTlsContextShape, VirtualHostShape, RedirectActionShape,
 } from './envoy-shapes.js';
 import {
   anyTypeName, bool, durationMs, enumName, fullRegex, int64, invalidConfig, stringMatch, u32,
@@ -16,7 +16,7 @@ import { compileJwtAuthnFilter, JWT_AUTHN_TYPE, type JwtAuthenticationShape, typ
 import {
   ENVOY_DEFAULTS, type Cluster, type DownstreamTls, type Endpoint, type FaultPolicy, type FilterChain, type ForwardAction, type HashPolicy,
   type HeaderAdd, type HeaderMatch, type HeaderMutations, type LbPolicy, type Listener, type NetworkFilter, type PathMatch,
-  type QueryMatch, type RedirectAction, type RetryCondition, type RetryPolicy, type Route, type RouteTable, type UpstreamTls,
+  type QueryMatch, type RedirectAction, type RetryBudget, type RetryCondition, type RetryPolicy, type Route, type RouteTable, type UpstreamTls,
   type VirtualHost,
 } from './model.js';
 
@@ -330,6 +330,14 @@ export function buildEndpoints(cla: ClusterLoadAssignmentShape): Endpoint[] {
   return out;
 }
 
+function retryBudget(b: NonNullable<ThresholdsShape['retry_budget']>, field: string): RetryBudget {
+  const pct = b.budget_percent?.value ?? ENVOY_DEFAULTS.retryBudgetPercent;
+  if (typeof pct !== 'number' || !Number.isFinite(pct) || pct < 0 || pct > 100) {
+    throw invalidConfig('retry_budget.budget_percent must be a number in [0, 100]', { field: `${field}.budget_percent`, value: pct });
+  }
+  return { budgetPercent: pct, minRetryConcurrency: u32(b.min_retry_concurrency, ENVOY_DEFAULTS.retryBudgetMinConcurrency) };
+}
+
 export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOnly): Cluster {
   const name = c.name;
   if (!name) throw invalidConfig('cluster has no name', { field: 'Cluster.name' });
@@ -360,6 +368,7 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
       maxPendingRequests: u32(t?.max_pending_requests, d.maxPendingRequests),
       maxRequests: u32(t?.max_requests, d.maxRequests),
       maxRetries: u32(t?.max_retries, d.maxRetries),
+      ...(t?.retry_budget ? { retryBudget: retryBudget(t.retry_budget, `Cluster(${name}).circuit_breakers.thresholds.retry_budget`) } : {}),
     },
     http2,
   };

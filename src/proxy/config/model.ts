@@ -111,7 +111,14 @@ export interface RouteTable {
 
 export type LbPolicy = 'round-robin' | 'least-request' | 'random' | 'ring-hash';
 
-export interface CircuitBreakers { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }
+/** Envoy's retry_budget: concurrent retries limited to a share of the active (plus pending) requests. */
+export interface RetryBudget { budgetPercent: number; minRetryConcurrency: number }
+
+export interface CircuitBreakers {
+  maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number;
+  /** When set, replaces max_retries (Envoy ignores max_retries once a budget is configured). */
+  retryBudget?: RetryBudget;
+}
 
 export interface OutlierDetection {
   consecutive5xx: number; consecutiveGatewayFailure: number; intervalMs: number; baseEjectionMs: number; maxEjectionPercent: number;
@@ -201,5 +208,7 @@ export const ENVOY_DEFAULTS = Object.freeze({
   maxRequestHeadersKb: 60,
   maxHeadersCount: 100,
   retryBackoffBaseMs: 25,
+  retryBudgetPercent: 20,
+  retryBudgetMinConcurrency: 3,
   detectTimeoutMs: 100,
 });
