@@ -28,6 +28,10 @@ export const PROXY_ENV = Object.freeze({
   logLevel: 'WEFT_LOG_LEVEL',
   appProbes: 'WEFT_APP_PROBES', // JSON of the original probes, for probe rewriting
   holdApplication: 'WEFT_HOLD_APPLICATION',
+  locality: 'WEFT_LOCALITY', // optional "region/zone/subzone", sent as node.locality (else the control plane uses the pod's node)
+  tracingSampling: 'WEFT_TRACING_SAMPLING', // percent of new traces sampled, 0-100 (MeshConfig telemetry.tracing.samplingPercent)
+  tracingEndpoint: 'WEFT_TRACING_ENDPOINT', // collector host:port; empty = spans are not exported
+  tracingProtocol: 'WEFT_TRACING_PROTOCOL', // otlp | zipkin
 });
 
 /** Mount paths inside the proxy container. */

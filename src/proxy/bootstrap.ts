@@ -22,6 +22,17 @@ export interface ProxyBootstrap {
   drainMs: number;
   /** Original app probes the health port performs on the kubelet's behalf. */
   appProbes: AppProbes;
+  /** node.locality for the control plane (locality LB); absent = the control plane looks up the pod. */
+  locality?: { region: string; zone: string; subZone: string };
+}
+
+function locality(v: string | undefined): ProxyBootstrap['locality'] {
+  if (!v) return undefined;
+  const parts = v.split('/');
+  if (parts.length > 3 || !parts[0] || parts.some((p) => /\s/.test(p))) {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'locality must be region[/zone[/subzone]]', { variable: PROXY_ENV.locality, value: v });
+  }
+  return { region: parts[0], zone: parts[1] ?? '', subZone: parts[2] ?? '' };
 }
 
 function need(env: Record<string, string | undefined>, name: string): string {
@@ -57,5 +68,6 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
     ports: { admin: PROXY_PORTS.admin, health: PROXY_PORTS.health },
     drainMs: 5000,
     appProbes: parseAppProbes(env[PROXY_ENV.appProbes]),
+    ...(env[PROXY_ENV.locality] ? { locality: locality(env[PROXY_ENV.locality]) } : {}),
   };
 }

@@ -43,7 +43,11 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<Runni
     agent.on('rotated', (c) => identity.update(material(c)));
   }
   const xds = new XdsClient({
-    address: b.xdsAddress, node: { id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy' }, logger: logger.child({ component: 'xds' }),
+    address: b.xdsAddress,
+    node: {
+      id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy',
+      ...(b.locality ? { locality: { region: b.locality.region, zone: b.locality.zone, sub_zone: b.locality.subZone } } : {}),
+    }, logger: logger.child({ component: 'xds' }),
     onConfig: (cfg) => proxy.apply(cfg),
   });
   xds.start();

@@ -14,8 +14,8 @@ import type { Logger } from '../log/logger.js';
 import { SnapshotCache } from './cache.js';
 import { startDebugServer, type DebugServer } from './debug.js';
 import { Debouncer } from './debounce.js';
-import type { MeshModel, ProxyContext } from './model.js';
-import { endpointAddressSet, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
+import type { Locality, MeshModel, ProxyContext } from './model.js';
+import { endpointAddressSet, endpointLocalities, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
 import { Registry } from './registry/registry.js';
 import type { InformerStatus } from './registry/informer.js';
 import { AdsServer, type NackRecord, type StreamStatus } from './server.js';
@@ -172,6 +172,7 @@ class ControlPlaneImpl implements ControlPlane {
   private debug: DebugServer | undefined;
   private model: MeshModel | undefined;
   private endpointAddrs = new Set<string>();
+  private endpointLocality = new Map<string, Locality>();
   private groups = new Map<string, Snapshot>();
   private pushes = 0;
   private lastPush: PushRecord | undefined;
@@ -223,6 +224,11 @@ class ControlPlaneImpl implements ControlPlane {
   private contextOf(c: ConnectedNode): ProxyContext {
     const pod = c.info.podName ? this.source.pod?.(c.info.namespace, c.info.podName) : undefined;
     const ctx = proxyContextFor(c.info, pod);
+    if (!ctx.locality && ctx.ip) {
+      this.currentModel();
+      const own = this.endpointLocality.get(ctx.ip);
+      if (own) ctx.locality = own;
+    }
     // The IP only matters when it is one of the model's endpoints (inbound listeners).
     if (ctx.ip && !this.endpointAddrs.has(ctx.ip)) delete ctx.ip;
     return ctx;
@@ -253,6 +259,7 @@ class ControlPlaneImpl implements ControlPlane {
       const m = this.source.model();
       this.model = this.jwks ? this.jwks.apply(m) : m;
       this.endpointAddrs = endpointAddressSet(this.model);
+      this.endpointLocality = endpointLocalities(this.model);
     }
     return this.model;
   }

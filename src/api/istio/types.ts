@@ -180,9 +180,21 @@ export interface ConsistentHashLB {
   minimumRingSize?: number;
 }
 
+/** Istio's LocalityLoadBalancerSetting; localities are `region/zone/subzone`, `*` a wildcard. */
+export interface LocalityLoadBalancerSetting {
+  /** Locality-weighted shares: from the client's locality, weights (percent) per destination locality. */
+  distribute?: { from?: string; to?: Record<string, number> }[];
+  /** Region-level failover: from the client's region, the region to prefer once its own is unhealthy. */
+  failover?: { from?: string; to?: string }[];
+  /** Ordered labels: endpoints matching more leading labels of the client are preferred. */
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
 export interface LoadBalancerSettings {
   simple?: LoadBalancerSimple;
   consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLoadBalancerSetting;
 }
 
 export interface ConnectionPoolSettings {

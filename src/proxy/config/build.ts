@@ -311,6 +311,12 @@ function upstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker):
 export function buildEndpoints(cla: ClusterLoadAssignmentShape): Endpoint[] {
   const out: Endpoint[] = [];
   (cla.endpoints ?? []).forEach((loc, i) => {
+    const priority = loc.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 127) {
+      throw invalidConfig('locality priority must be an integer in [0, 127]', {
+        field: `ClusterLoadAssignment(${cla.cluster_name ?? ''}).endpoints[${i}].priority`, value: priority,
+      });
+    }
     const locality = `${loc.locality?.region ?? ''}/${loc.locality?.zone ?? ''}/${loc.locality?.sub_zone ?? ''}`;
     (loc.lb_endpoints ?? []).forEach((e, j) => {
       const sa = e.endpoint?.address?.socket_address;
@@ -324,6 +330,7 @@ export function buildEndpoints(cla: ClusterLoadAssignmentShape): Endpoint[] {
         address: sa.address, port: sa.port_value, weight: u32(e.load_balancing_weight, 1),
         healthy: health === 'UNKNOWN' || health === 'HEALTHY' || health === 'DEGRADED',
         locality, priority: loc.priority ?? 0,
+        ...(loc.load_balancing_weight?.value !== undefined ? { localityWeight: loc.load_balancing_weight.value } : {}),
       });
     });
   });
@@ -381,6 +388,7 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
       maxEjectionPercent: u32(od.max_ejection_percent, ENVOY_DEFAULTS.outlierMaxEjectionPercent),
     };
   }
+  if (c.common_lb_config?.locality_weighted_lb_config !== undefined) cluster.localityWeighted = true;
   const tls = upstreamTls(c.transport_socket, unpack);
   if (tls) cluster.tls = tls;
   const bind = c.upstream_bind_config?.source_address?.address;

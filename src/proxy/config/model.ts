@@ -143,6 +143,8 @@ export interface Cluster {
   staticEndpoints?: Endpoint[];
   /** Source address for upstream connections (Istio binds inbound ones to 127.0.0.6 so capture skips them). */
   bindAddress?: string;
+  /** common_lb_config.locality_weighted_lb_config: localities share traffic by their weights. */
+  localityWeighted?: boolean;
   /** ORIGINAL_DST (passthrough) cluster; no forwarding to the original destination yet, so no hosts. */
   originalDst?: boolean;
 }
@@ -150,6 +152,8 @@ export interface Cluster {
 export interface Endpoint {
   address: string; port: number; weight: number; healthy: boolean;
   locality: string; // "region/zone/subzone"
+  /** The locality's load_balancing_weight (locality-weighted LB); absent = 1. */
+  localityWeight?: number;
   priority: number;
 }
 

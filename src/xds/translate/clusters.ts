@@ -166,6 +166,9 @@ function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service
   if (cb) c['circuit_breakers'] = cb;
   const od = outlier(policy);
   if (od) c['outlier_detection'] = od;
+  // Istio: `distribute` is locality-weighted LB in Envoy; the weights come per proxy with EDS.
+  const locality = policy.loadBalancer?.localityLbSetting;
+  if (locality?.enabled !== false && (locality?.distribute?.length ?? 0) > 0) c['common_lb_config'] = { locality_weighted_lb_config: {} };
   if (proxy.flavour !== 'proxyless') {
     const ts = upstreamTransportSocket(tls, serviceSans(model, svc.hostname), svc.hostname);
     if (ts) c['transport_socket'] = ts;

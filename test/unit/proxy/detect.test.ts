@@ -90,10 +90,17 @@ describe('bootstrap from the injected environment', () => {
     expect(b.nodeId).toBe('sidecar~10.1.0.5~p.ns~ns.svc.cluster.local');
     expect(b.ports).toEqual({ admin: 15000, health: 15021 });
     expect(b.caAddress).toBeUndefined();
+    expect(b.locality).toBeUndefined();
+  });
+  it('reads an optional locality for node.locality', () => {
+    expect(bootstrapFromEnv({ ...env, WEFT_LOCALITY: 'east/a' }, 'sidecar').locality).toEqual({ region: 'east', zone: 'a', subZone: '' });
+    expect(bootstrapFromEnv({ ...env, WEFT_LOCALITY: 'east/a/s1' }, 'sidecar').locality).toEqual({ region: 'east', zone: 'a', subZone: 's1' });
   });
   it.each([
     ['missing namespace', { ...env, WEFT_POD_NAMESPACE: undefined }, 'missing'],
     ['bad xds address', { ...env, WEFT_XDS_ADDRESS: 'no-port' }, 'host:port'],
+    ['locality with too many parts', { ...env, WEFT_LOCALITY: 'a/b/c/d' }, 'region[/zone[/subzone]]'],
+    ['locality without region', { ...env, WEFT_LOCALITY: '/b' }, 'region[/zone[/subzone]]'],
   ])('rejects %s', (_n, e, msg) => {
     let err: unknown;
     try { bootstrapFromEnv(e, 'sidecar'); } catch (x) { err = x; }
