@@ -29,7 +29,10 @@ async function readOptional(file: string): Promise<string | undefined> {
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
 export async function runProxy(b: ProxyBootstrap, logger: Logger): Promise<RunningProxy> {
-  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }) });
+  const proxy = new Proxy({
+    logger: logger.child({ component: 'proxy' }),
+    ...(b.tracing.endpoint ? { tracing: { ...b.tracing, nodeId: b.nodeId, serviceName: `${b.podName}.${b.namespace}` } } : {}),
+  });
   let agent: CertAgent | undefined;
   if (b.caAddress) {
     const rootCertPem = await readOptional(b.trustBundleFile);

@@ -20,6 +20,7 @@ import { classifyStatus } from './resilience/outlier.js';
 import type { Stats } from './stats.js';
 import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz, type SecurityVerdict } from './authz/index.js';
 import type { KeyResolver } from './authn/index.js';
+import type { ActiveTrace, Tracer } from './tracing/tracer.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
 const REPLAY_LIMIT = 1024 * 1024;
@@ -36,6 +37,8 @@ export interface HttpProxyDeps {
   accessLog?: Logger;
   /** JWKS for jwt_authn providers (local sets inline, remote ones through the cache). */
   jwtKeys?: KeyResolver;
+  /** Spans and trace-context propagation; undefined = off (trace headers pass through untouched). */
+  tracer?: Tracer;
 }
 
 export interface HttpContext {
@@ -112,8 +115,11 @@ export class HttpProxy {
   /** Entry point for one downstream request. Never throws; every failure becomes a local reply. */
   handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
     const start = this.deps.now();
+    const tracer = this.deps.tracer;
+    const trace = tracer ? this.startTrace(tracer, req, ctx, start) : undefined;
     const finish = (cluster: string, status: number, flags: string): void => {
       const durationMs = this.deps.now() - start;
+      if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
       this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
       this.deps.accessLog?.info({
         method: req.method, path: req.url, authority: req.headers.host, status, flags, cluster, durationMs,
@@ -178,17 +184,24 @@ export class HttpProxy {
         return;
       }
       if (fault.delay && this.deps.rand() < fault.delay.fraction) {
-        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish), fault.delay.ms);
+        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish, trace), fault.delay.ms);
         res.once('close', () => clearTimeout(t));
         return;
       }
     }
-    this.forward(req, res, ctx, table, rr, action, finish);
+    this.forward(req, res, ctx, table, rr, action, finish, trace);
+  }
+
+  private startTrace(tracer: Tracer, req: http.IncomingMessage, ctx: HttpContext, start: number): ActiveTrace {
+    const h = req.headers;
+    const authority = h.host ?? '';
+    return tracer.start((n) => { const v = h[n]; return Array.isArray(v) ? v[0] : v; },
+      ctx.direction === 'inbound' ? 'server' : 'client', start, req.method ?? 'GET', `${ctx.scheme}://${authority}${req.url ?? '/'}`, authority);
   }
 
   private forward(
     req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext, table: RouteTable, rr: RouteResult,
-    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void,
+    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void, trace?: ActiveTrace,
   ): void {
     const clusterName = pickCluster(action, this.deps.rand());
     const cs = this.deps.clusters.get(clusterName);
@@ -215,6 +228,10 @@ export class HttpProxy {
     const xfcc = ctx.peerIdentity?.(req);
     if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
+    if (trace) {
+      trace.requestId ??= headers['x-request-id'] as string;
+      this.deps.tracer!.inject(headers, trace);
+    }
     if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = ctx.scheme;
     if (action.hostRewrite) headers.host = action.hostRewrite;
     const path = rewritePath(rr.route, action, req.url ?? '/');

@@ -178,6 +178,7 @@ export function injectionConfigFor(spec: ResolvedMeshConfigSpec, rev: RevisionTo
     captureDns: false,
     imagePullPolicy: 'IfNotPresent',
     drainDurationSeconds: 5,
+    tracing: { ...spec.telemetry.tracing },
     caTokenExpirationSeconds: 43200,
   };
 }
