@@ -126,7 +126,12 @@ export class H2Proxy {
     host.active++;
     let finished = false;
     let timer: NodeJS.Timeout | undefined;
+    // A retry holds its breaker slot until the retried attempt's outcome (Envoy), so a retry
+    // budget bounds retries in flight.
+    let retrySlot = false;
+    const releaseRetrySlot = (): void => { if (retrySlot) { retrySlot = false; cs.breaker.releaseRetry(); } };
     const done = (status: number, flag: string): void => {
+      releaseRetrySlot();
       if (finished) return;
       finished = true;
       clearTimeout(timer);
@@ -166,12 +171,16 @@ export class H2Proxy {
       done(503, flag);
     };
     const maybeRetry = (o: AttemptOutcome): boolean => {
+      releaseRetrySlot(); // the retried attempt (if any) has its outcome
       if (!retry || retriesLeft <= 0 || overflow || committed || finished || !isRetriable(retry, o)) return false;
-      if (!cs.breaker.tryRetry()) return false;
+      if (!cs.breaker.tryRetry()) {
+        this.deps.stats.inc('weft_retry_overflow_total', { cluster: clusterName });
+        return false;
+      }
+      retrySlot = true;
       retriesLeft--;
       const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
       setTimeout(() => {
-        cs.breaker.releaseRetry();
         if (finished) return;
         const next = cs.balancer.pick({ now: this.deps.now(), avoid: retry.avoidPreviousHosts ? tried : undefined }) ?? host;
         tried.add(next.key);
@@ -202,6 +211,7 @@ export class H2Proxy {
           return;
         }
         committed = true;
+        releaseRetrySlot();
         clearTimeout(timer);
         const out: HeaderBag = {};
         for (const [k, v] of Object.entries(rh)) if (!k.startsWith(':')) out[k] = v;

@@ -242,12 +242,21 @@ export interface PortTrafficPolicy {
   tls?: ClientTLSSettings;
 }
 
+/** Istio's TrafficPolicy.RetryBudget: concurrent retries as a share of active requests (Envoy's retry_budget). */
+export interface RetryBudget {
+  /** Percent of active requests that may be retries at once; default 20. */
+  percent?: number;
+  /** Retries always allowed at once, whatever the load; default 3. */
+  minRetryConcurrency?: number;
+}
+
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetection;
   tls?: ClientTLSSettings;
   portLevelSettings?: PortTrafficPolicy[];
+  retryBudget?: RetryBudget;
 }
 
 export interface Subset {

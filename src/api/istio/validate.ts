@@ -263,6 +263,16 @@ function checkTrafficPolicy(is: Issues, p: string, tp: unknown): void {
       is.add(`${p}.tls`, 'MUTUAL needs credentialName or clientCertificate and privateKey');
     }
   }
+  if (tp['retryBudget'] !== undefined) {
+    const rb = tp['retryBudget'];
+    if (!isObj(rb)) is.add(`${p}.retryBudget`, 'must be an object');
+    else {
+      const pct = rb['percent'];
+      if (pct !== undefined && (typeof pct !== 'number' || !(pct >= 0 && pct <= 100))) is.add(`${p}.retryBudget.percent`, 'must be between 0 and 100');
+      const min = rb['minRetryConcurrency'];
+      if (min !== undefined && (typeof min !== 'number' || !Number.isInteger(min) || min < 0)) is.add(`${p}.retryBudget.minRetryConcurrency`, 'must be a non-negative integer');
+    }
+  }
   arr(tp['portLevelSettings']).forEach((pl, i) => {
     if (!isObj(pl) || !isObj(pl['port'])) return is.add(`${p}.portLevelSettings[${i}].port`, 'port is required');
     checkPort(is, `${p}.portLevelSettings[${i}].port.number`, pl['port']['number']);

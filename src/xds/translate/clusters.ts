@@ -41,6 +41,7 @@ export function effectivePolicy(dr: DestinationRule | undefined, port: number, s
     if (l.connectionPool) out.connectionPool = l.connectionPool;
     if (l.outlierDetection) out.outlierDetection = l.outlierDetection;
     if (l.tls) out.tls = l.tls;
+    if ('retryBudget' in l && l.retryBudget) out.retryBudget = l.retryBudget;
   }
   return out;
 }
@@ -64,12 +65,15 @@ function lbFields(p: TrafficPolicy): Record<string, unknown> {
 
 function circuitBreakers(p: TrafficPolicy): Record<string, unknown> | undefined {
   const cp = p.connectionPool;
-  if (!cp) return undefined;
+  const rb = p.retryBudget;
+  if (!cp && !rb) return undefined;
   const t = compact({
-    max_connections: u32(cp.tcp?.maxConnections),
-    max_pending_requests: u32(cp.http?.http1MaxPendingRequests),
-    max_requests: u32(cp.http?.http2MaxRequests),
-    max_retries: u32(cp.http?.maxRetries),
+    max_connections: u32(cp?.tcp?.maxConnections),
+    max_pending_requests: u32(cp?.http?.http1MaxPendingRequests),
+    max_requests: u32(cp?.http?.http2MaxRequests),
+    max_retries: u32(cp?.http?.maxRetries),
+    // Istio's trafficPolicy.retryBudget; Envoy then ignores max_retries.
+    retry_budget: rb ? compact({ budget_percent: rb.percent !== undefined ? { value: rb.percent } : undefined, min_retry_concurrency: u32(rb.minRetryConcurrency) }) : undefined,
   });
   return Object.keys(t).length ? { thresholds: [t] } : undefined;
 }

@@ -61,3 +61,37 @@ describe('retry budget (Envoy circuit_breakers.thresholds.retry_budget)', () => 
     expect((e as { details: { field: string } }).details.field).toBe('Cluster(bad).circuit_breakers.thresholds.retry_budget.budget_percent');
   });
 });
+
+describe('Istio DestinationRule trafficPolicy.retryBudget', () => {
+  it('is rendered into the cluster thresholds and reaches the proxy through protobuf', async () => {
+    const { emptyModel } = await import('../../../src/xds/model.js');
+    const { buildClusters } = await import('../../../src/xds/translate/clusters.js');
+    const { decodeResource, encodeResource, TYPE_URLS } = await import('../../../src/envoy/index.js');
+    const host = 'reviews.default.svc.cluster.local';
+    const m = emptyModel();
+    m.services.push({ hostname: host, name: 'reviews', namespace: 'default', addresses: ['10.0.0.1'], ports: [{ name: 'http', port: 9080, protocol: 'HTTP' }] });
+    m.destinationRules.push({
+      apiVersion: 'networking.istio.io/v1', kind: 'DestinationRule', metadata: { name: 'r', namespace: 'default' },
+      spec: { host: 'reviews', trafficPolicy: { retryBudget: { percent: 25, minRetryConcurrency: 5 }, connectionPool: { http: { maxRetries: 9 } } }, subsets: [{ name: 'v1', labels: { v: '1' } }] },
+    });
+    const clusters = buildClusters(m, { flavour: 'sidecar', namespace: 'default', labels: {} });
+    for (const name of [`outbound|9080||${host}`, `outbound|9080|v1|${host}`]) {
+      const c = clusters.find((x) => x['name'] === name)!;
+      expect(c['circuit_breakers']).toEqual({ thresholds: [{ max_retries: { value: 9 }, retry_budget: { budget_percent: { value: 25 }, min_retry_concurrency: { value: 5 } } }] });
+      const shape = decodeResource(TYPE_URLS.cluster, encodeResource(TYPE_URLS.cluster, c)) as ClusterShape;
+      expect(buildCluster(shape).circuitBreakers)
+        .toMatchObject({ maxRetries: 9, retryBudget: { budgetPercent: 25, minRetryConcurrency: 5 } });
+    }
+  });
+
+  it.each([
+    [{ percent: 120 }, 'spec.trafficPolicy.retryBudget.percent'],
+    [{ percent: 'lots' }, 'spec.trafficPolicy.retryBudget.percent'],
+    [{ minRetryConcurrency: -1 }, 'spec.trafficPolicy.retryBudget.minRetryConcurrency'],
+    [{ minRetryConcurrency: 1.5 }, 'spec.trafficPolicy.retryBudget.minRetryConcurrency'],
+  ])('the validator refuses %p at %s', async (retryBudget, path) => {
+    const { ISTIO_VALIDATORS } = await import('../../../src/api/istio/validate.js');
+    const issues = ISTIO_VALIDATORS.DestinationRule({ spec: { host: 'r', trafficPolicy: { retryBudget } } });
+    expect(issues.map((i) => i.path)).toContain(path);
+  });
+});
