@@ -277,8 +277,8 @@ export class HttpProxy {
       // The breaker's retry slot is held from scheduling until the retried attempt ends (Envoy),
       // so a retry budget bounds retries in flight, not only those waiting out their backoff.
       let retrySlot = false;
+      let closeHooked = false;
       const releaseRetrySlot = (): void => { if (retrySlot) { retrySlot = false; cb.releaseRetry(); } };
-      res.once('close', releaseRetrySlot);
       const attemptOnce = (freshRetry: boolean): void => {
         if (done) { releaseRetrySlot(); return; }
         const host = cs.balancer.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined });
@@ -307,6 +307,8 @@ export class HttpProxy {
           if (retry && retriesLeft > 0 && canReplay && isRetriable(retry, a.outcome)) {
             if (cb.tryRetry()) {
               retrySlot = true;
+              // Hooked only once a retry happens, so requests without retries pay nothing.
+              if (!closeHooked) { closeHooked = true; res.once('close', releaseRetrySlot); }
               retriesLeft--;
               a.res?.resume();
               const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
