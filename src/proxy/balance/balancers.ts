@@ -63,33 +63,40 @@ export function weightedIndex(weights: readonly number[], r: number): number {
   return -1;
 }
 
-interface Level { priority: number; hosts: Host[]; healthy: number }
+/** Hosts grouped by priority (ascending), and within each by locality. Fixed for a balancer's host list. */
+export interface Topology {
+  levels: { priority: number; hosts: Host[]; localities: { weight: number; hosts: Host[] }[] }[];
+}
 
-function levelsOf(hosts: readonly Host[], now: number): Level[] {
-  const byPriority = new Map<number, Level>();
+export function topologyOf(hosts: readonly Host[]): Topology {
+  const byPriority = new Map<number, { priority: number; hosts: Host[]; byLocality: Map<string, { weight: number; hosts: Host[] }> }>();
   for (const h of hosts) {
     const p = h.endpoint.priority;
     let l = byPriority.get(p);
-    if (!l) { l = { priority: p, hosts: [], healthy: 0 }; byPriority.set(p, l); }
+    if (!l) { l = { priority: p, hosts: [], byLocality: new Map() }; byPriority.set(p, l); }
     l.hosts.push(h);
-    if (h.available(now)) l.healthy++;
+    let g = l.byLocality.get(h.endpoint.locality);
+    if (!g) { g = { weight: h.endpoint.localityWeight ?? 1, hosts: [] }; l.byLocality.set(h.endpoint.locality, g); }
+    g.hosts.push(h);
   }
-  return [...byPriority.values()].sort((a, b) => a.priority - b.priority);
+  return {
+    levels: [...byPriority.values()].sort((a, b) => a.priority - b.priority)
+      .map((l) => ({ priority: l.priority, hosts: l.hosts, localities: [...l.byLocality.values()] })),
+  };
+}
+
+function healthyCount(hosts: readonly Host[], now: number): number {
+  let n = 0;
+  for (const h of hosts) if (h.available(now)) n++;
+  return n;
 }
 
 /** Within one priority: a locality by load_balancing_weight x min(1, 1.4 x healthy fraction) (Envoy). */
-function pickLocality(hosts: readonly Host[], now: number, r: number): readonly Host[] {
-  const groups = new Map<string, { weight: number; hosts: Host[]; healthy: number }>();
-  for (const h of hosts) {
-    let g = groups.get(h.endpoint.locality);
-    if (!g) { g = { weight: h.endpoint.localityWeight ?? 1, hosts: [], healthy: 0 }; groups.set(h.endpoint.locality, g); }
-    g.hosts.push(h);
-    if (h.available(now)) g.healthy++;
-  }
-  if (groups.size === 1) return hosts;
-  const gs = [...groups.values()];
-  const i = weightedIndex(gs.map((g) => g.weight * Math.min(1, (OVERPROVISIONING_FACTOR * g.healthy) / g.hosts.length)), r);
-  return i < 0 ? hosts : gs[i]!.hosts;
+function pickLocality(level: Topology['levels'][number], now: number, r: number): readonly Host[] {
+  if (level.localities.length <= 1) return level.hosts;
+  const weights = level.localities.map((g) => g.weight * Math.min(1, (OVERPROVISIONING_FACTOR * healthyCount(g.hosts, now)) / g.hosts.length));
+  const i = weightedIndex(weights, r);
+  return i < 0 ? level.hosts : level.localities[i]!.hosts;
 }
 
 /**
@@ -97,33 +104,27 @@ function pickLocality(hosts: readonly Host[], now: number, r: number): readonly 
  * [0, 1), drawn only when more than one level carries load), then the locality (weighted LB),
  * then the available ones minus avoided hosts (unless that empties the set). A level below
  * the panic threshold, or every level unhealthy, balances over all of its hosts (Envoy's panic).
+ * Balancers pass their precomputed topology; the grouping is then never rebuilt per pick.
  */
-export function candidates(hosts: readonly Host[], ctx: PickContext, r: () => number = Math.random, opts: BalancerOptions = {}): readonly Host[] {
+export function candidates(
+  hosts: readonly Host[], ctx: PickContext, r: () => number = Math.random, opts: BalancerOptions = {}, topo: Topology = topologyOf(hosts),
+): readonly Host[] {
   if (hosts.length === 0) return [];
-  let set: readonly Host[];
-  let panic: boolean;
-  // Fast path (the common case): one priority level, no grouping needed.
-  const p0 = hosts[0]!.endpoint.priority;
-  let healthy = 0;
-  let onePriority = true;
-  for (const h of hosts) {
-    if (h.endpoint.priority !== p0) { onePriority = false; break; }
-    if (h.available(ctx.now)) healthy++;
-  }
-  if (onePriority) {
-    set = hosts;
-    panic = (100 * healthy) / hosts.length < PANIC_THRESHOLD_PERCENT;
+  let level = topo.levels[0]!;
+  let healthy: number;
+  if (topo.levels.length === 1) {
+    healthy = healthyCount(level.hosts, ctx.now);
   } else {
-    const levels = levelsOf(hosts, ctx.now);
-    const loads = priorityLoads(levels.map((l) => levelHealth(l.healthy, l.hosts.length)));
+    const counts = topo.levels.map((l) => healthyCount(l.hosts, ctx.now));
+    const loads = priorityLoads(counts.map((c, i) => levelHealth(c, topo.levels[i]!.hosts.length)));
     // Nothing healthy anywhere: P0, in panic. One level carrying load: no random draw needed.
     const carrying = loads.filter((x) => x > 0).length;
     const i = carrying === 0 ? 0 : carrying === 1 ? loads.findIndex((x) => x > 0) : weightedIndex(loads, r());
-    const l = levels[i]!;
-    set = l.hosts;
-    panic = (100 * l.healthy) / l.hosts.length < PANIC_THRESHOLD_PERCENT;
+    level = topo.levels[i]!;
+    healthy = counts[i]!;
   }
-  if (opts.localityWeighted) set = pickLocality(set, ctx.now, r());
+  const panic = (100 * healthy) / level.hosts.length < PANIC_THRESHOLD_PERCENT;
+  const set = opts.localityWeighted ? pickLocality(level, ctx.now, r()) : level.hosts;
   const avail = panic ? set : set.filter((h) => h.available(ctx.now));
   const pool = avail.length > 0 ? avail : set;
   if (ctx.avoid && ctx.avoid.size > 0) {
@@ -135,26 +136,29 @@ export function candidates(hosts: readonly Host[], ctx: PickContext, r: () => nu
 
 class RoundRobin implements Balancer {
   private next = 0;
-  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) {}
+  private readonly topo: Topology;
+  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) { this.topo = topologyOf(hosts); }
   pick(ctx: PickContext): Host | undefined {
-    const c = candidates(this.hosts, ctx, this.rand, this.opts);
+    const c = candidates(this.hosts, ctx, this.rand, this.opts, this.topo);
     if (c.length === 0) return undefined;
     return c[this.next++ % c.length];
   }
 }
 
 class RandomLb implements Balancer {
-  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) {}
+  private readonly topo: Topology;
+  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) { this.topo = topologyOf(hosts); }
   pick(ctx: PickContext): Host | undefined {
-    const c = candidates(this.hosts, ctx, this.rand, this.opts);
+    const c = candidates(this.hosts, ctx, this.rand, this.opts, this.topo);
     return c.length === 0 ? undefined : c[Math.floor(this.rand() * c.length)];
   }
 }
 
 class LeastRequest implements Balancer {
-  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) {}
+  private readonly topo: Topology;
+  constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions) { this.topo = topologyOf(hosts); }
   pick(ctx: PickContext): Host | undefined {
-    const c = candidates(this.hosts, ctx, this.rand, this.opts);
+    const c = candidates(this.hosts, ctx, this.rand, this.opts, this.topo);
     if (c.length <= 1) return c[0];
     const a = c[Math.floor(this.rand() * c.length)]!;
     let b = c[Math.floor(this.rand() * c.length)]!;
@@ -165,7 +169,9 @@ class LeastRequest implements Balancer {
 
 class RingHash implements Balancer {
   private readonly ring: { hash: number; host: Host }[] = [];
+  private readonly topo: Topology;
   constructor(readonly hosts: readonly Host[], private readonly rand: Rand, private readonly opts: BalancerOptions, ringSize = 1024) {
+    this.topo = topologyOf(hosts);
     const totalWeight = hosts.reduce((s, h) => s + h.endpoint.weight, 0) || 1;
     for (const h of hosts) {
       const replicas = Math.max(1, Math.round((ringSize * h.endpoint.weight) / totalWeight));
@@ -181,7 +187,7 @@ class RingHash implements Balancer {
     while (lo < hi) { const mid = (lo + hi) >>> 1; if (this.ring[mid]!.hash < hash) lo = mid + 1; else hi = mid; }
     // The level and locality are chosen from the hash too, so a key stays on its host.
     const r = (hash % 10_007) / 10_007;
-    const allowed = new Set(candidates(this.hosts, ctx, () => r, this.opts));
+    const allowed = new Set(candidates(this.hosts, ctx, () => r, this.opts, this.topo));
     for (let i = 0; i < this.ring.length; i++) {
       const e = this.ring[(lo + i) % this.ring.length]!;
       if (allowed.has(e.host)) return e.host;
