@@ -15,6 +15,7 @@ import { SnapshotCache } from './cache.js';
 import { startDebugServer, type DebugServer } from './debug.js';
 import { Debouncer } from './debounce.js';
 import type { Locality, MeshModel, ProxyContext } from './model.js';
+import { modelUsesLocality } from './translate/locality.js';
 import { endpointAddressSet, endpointLocalities, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
 import { Registry } from './registry/registry.js';
 import type { InformerStatus } from './registry/informer.js';
@@ -173,6 +174,8 @@ class ControlPlaneImpl implements ControlPlane {
   private model: MeshModel | undefined;
   private endpointAddrs = new Set<string>();
   private endpointLocality = new Map<string, Locality>();
+  /** Some DestinationRule makes EDS depend on the proxy's locality (else it stays out of the translation key). */
+  private localityMatters = false;
   private groups = new Map<string, Snapshot>();
   private pushes = 0;
   private lastPush: PushRecord | undefined;
@@ -224,8 +227,9 @@ class ControlPlaneImpl implements ControlPlane {
   private contextOf(c: ConnectedNode): ProxyContext {
     const pod = c.info.podName ? this.source.pod?.(c.info.namespace, c.info.podName) : undefined;
     const ctx = proxyContextFor(c.info, pod);
-    if (!ctx.locality && ctx.ip) {
-      this.currentModel();
+    this.currentModel();
+    if (!this.localityMatters) delete ctx.locality;
+    else if (!ctx.locality && ctx.ip) {
       const own = this.endpointLocality.get(ctx.ip);
       if (own) ctx.locality = own;
     }
@@ -260,6 +264,7 @@ class ControlPlaneImpl implements ControlPlane {
       this.model = this.jwks ? this.jwks.apply(m) : m;
       this.endpointAddrs = endpointAddressSet(this.model);
       this.endpointLocality = endpointLocalities(this.model);
+      this.localityMatters = modelUsesLocality(this.model);
     }
     return this.model;
   }

@@ -1,8 +1,8 @@
 // Istio's localityLbSetting, per proxy (pure): endpoint priorities relative to the proxy's
 // locality (failover, failoverPriority) and locality weights (distribute). Envoy then fails
 // over between priorities by health with its overprovisioning factor; the proxy does the rest.
-import type { LocalityLoadBalancerSetting, TrafficPolicy } from '../../api/istio/types.js';
-import type { Endpoint, Locality, ProxyContext } from '../model.js';
+import type { DestinationRule, LocalityLoadBalancerSetting, TrafficPolicy } from '../../api/istio/types.js';
+import type { Endpoint, Locality, MeshModel, ProxyContext } from '../model.js';
 
 /** The special failoverPriority keys that compare localities rather than labels (Istio). */
 const TOPOLOGY_KEYS: Record<string, keyof Locality> = {
@@ -108,4 +108,20 @@ export function distributeWeights(to: Record<string, number>, endpoints: readonl
     }
   }
   return out;
+}
+
+function policyUsesLocality(p: TrafficPolicy | undefined): boolean {
+  if (!p) return false;
+  if (p.outlierDetection || (p.loadBalancer?.localityLbSetting?.distribute?.length ?? 0) > 0) return true;
+  return (p.portLevelSettings ?? []).some((pl) => pl.outlierDetection || (pl.loadBalancer?.localityLbSetting?.distribute?.length ?? 0) > 0);
+}
+
+/**
+ * Whether any DestinationRule makes EDS depend on the proxy's locality. When none does, the
+ * control plane leaves the locality out of the translation key, so proxies in different
+ * localities still share one translation.
+ */
+export function modelUsesLocality(model: MeshModel): boolean {
+  return model.destinationRules.some((dr: DestinationRule) =>
+    policyUsesLocality(dr.spec.trafficPolicy) || (dr.spec.subsets ?? []).some((s) => policyUsesLocality(s.trafficPolicy)));
 }

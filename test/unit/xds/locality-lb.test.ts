@@ -5,7 +5,7 @@ import type { DestinationRule } from '../../../src/api/istio/types.js';
 import { emptyModel, type Endpoint, type MeshModel, type ProxyContext } from '../../../src/xds/model.js';
 import { buildEndpoints } from '../../../src/xds/translate/endpoints.js';
 import { buildClusters } from '../../../src/xds/translate/clusters.js';
-import { distributeWeights, failoverPriority, labelPriority, localityMatches, localityPriority } from '../../../src/xds/translate/locality.js';
+import { distributeWeights, failoverPriority, labelPriority, localityMatches, localityPriority, modelUsesLocality } from '../../../src/xds/translate/locality.js';
 import { nodeInfo, proxyContextFor, translationKey } from '../../../src/xds/registry/node.js';
 
 const HOST = 'reviews.default.svc.cluster.local';
@@ -120,5 +120,16 @@ describe('proxy locality from the node', () => {
     expect(ctx.locality).toEqual({ region: 'east', zone: 'a', subZone: 's' });
     const other = proxyContextFor(nodeInfo({ id: 'sidecar~10.0.1.9~p.default~default.svc.cluster.local', locality: { region: 'west' } }), undefined);
     expect(translationKey(ctx, new Set())).not.toBe(translationKey(other, new Set()));
+  });
+});
+
+describe('modelUsesLocality', () => {
+  it('is true only when some rule has outlierDetection or distribute (top level, port level or subset)', () => {
+    expect(modelUsesLocality(model(undefined, eps))).toBe(false);
+    expect(modelUsesLocality(model({ trafficPolicy: { loadBalancer: { simple: 'RANDOM' } } }, eps))).toBe(false);
+    expect(modelUsesLocality(model({ trafficPolicy: outlier }, eps))).toBe(true);
+    expect(modelUsesLocality(model({ subsets: [{ name: 'v1', trafficPolicy: outlier }] }, eps))).toBe(true);
+    expect(modelUsesLocality(model({ trafficPolicy: { portLevelSettings: [{ port: { number: 9080 }, ...outlier }] } }, eps))).toBe(true);
+    expect(modelUsesLocality(model({ trafficPolicy: { loadBalancer: { localityLbSetting: { distribute: [{ from: 'a/*', to: { 'a/*': 100 } }] } } } }, eps))).toBe(true);
   });
 });
