@@ -177,7 +177,9 @@ describe('tracing through two proxies', () => {
 
   it('counts exported spans in the proxies\' stats', async () => {
     const end = Date.now() + 3000;
-    while (proxyB.stats.sum('weft_tracing_spans_total', { outcome: 'exported' }) < 4 && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
+    const exported = (p: Proxy): number => p.stats.sum('weft_tracing_spans_total', { outcome: 'exported' });
+    // Each proxy flushes on its own timer: wait for both.
+    while ((exported(proxyA) < 4 || exported(proxyB) < 4) && Date.now() < end) await new Promise((r) => setTimeout(r, 25));
     expect(proxyA.stats.sum('weft_tracing_spans_total', { outcome: 'exported' })).toBeGreaterThanOrEqual(4);
     expect(proxyB.stats.sum('weft_tracing_spans_total', { outcome: 'exported' })).toBeGreaterThanOrEqual(4);
     expect(proxyA.stats.sum('weft_tracing_spans_total', { outcome: 'dropped' })).toBe(0);
