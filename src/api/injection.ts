@@ -50,6 +50,8 @@ export interface InjectionConfig {
   drainDurationSeconds: number;
   /** Lifetime of the projected token for the CA. */
   caTokenExpirationSeconds: number;
+  /** MeshConfig telemetry.tracing; absent (older ConfigMaps) or no endpoint = tracing off in the proxy. */
+  tracing?: { samplingPercent: number; endpoint: string; protocol: 'otlp' | 'zipkin' };
 }
 
 export function defaultInjectionConfig(overrides: Partial<InjectionConfig> = {}): InjectionConfig {

@@ -107,10 +107,16 @@ export interface InjectionSpec {
 export const REPAIR_MODES = ['Report', 'Restart'] as const;
 export type RepairMode = (typeof REPAIR_MODES)[number];
 
+export const TRACING_PROTOCOLS = ['otlp', 'zipkin'] as const;
+export type TracingProtocol = (typeof TRACING_PROTOCOLS)[number];
+
 export interface TracingSpec {
+  /** Percent of new traces the proxies sample (a caller's sampled flag always wins); default 1. */
   samplingPercent?: number;
-  /** host:port of an OTLP/Zipkin collector; empty = spans are not exported. */
+  /** host:port of an OTLP/Zipkin collector; empty = tracing is off (trace headers pass through). */
   endpoint?: string;
+  /** otlp = OTLP/HTTP JSON to /v1/traces (default); zipkin = Zipkin v2 JSON to /api/v2/spans. */
+  protocol?: TracingProtocol;
 }
 export interface TelemetrySpec {
   accessLogs?: boolean;
@@ -281,7 +287,7 @@ export interface ResolvedMeshConfigSpec {
   };
   security: Required<SecuritySpec>;
   injection: Required<InjectionSpec>;
-  telemetry: { accessLogs: boolean; tracing: { samplingPercent: number; endpoint: string } };
+  telemetry: { accessLogs: boolean; tracing: { samplingPercent: number; endpoint: string; protocol: TracingProtocol } };
   updateStrategy: {
     type: UpdateStrategyType;
     dataPlaneRollout: { mode: RolloutMode; batchSize: number; healthGate: Required<HealthGateSpec> };
@@ -394,6 +400,7 @@ export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigS
       tracing: {
         samplingPercent: spec.telemetry?.tracing?.samplingPercent ?? d.samplingPercent,
         endpoint: spec.telemetry?.tracing?.endpoint ?? '',
+        protocol: spec.telemetry?.tracing?.protocol ?? 'otlp',
       },
     },
     updateStrategy: {
@@ -720,9 +727,10 @@ function validateSpecInto(c: Checker, specV: unknown): void {
     c.bool(tel.accessLogs, 'spec.telemetry.accessLogs');
     const tr = c.obj(tel.tracing, 'spec.telemetry.tracing');
     if (tr) {
-      c.known(tr, 'spec.telemetry.tracing', ['samplingPercent', 'endpoint']);
+      c.known(tr, 'spec.telemetry.tracing', ['samplingPercent', 'endpoint', 'protocol']);
       c.num(tr.samplingPercent, 'spec.telemetry.tracing.samplingPercent', 0, 100);
       c.str(tr.endpoint, 'spec.telemetry.tracing.endpoint', { re: /^$|^[A-Za-z0-9.-]+:[0-9]{1,5}$/, reHint: 'must be host:port' });
+      c.enumOf(tr.protocol, 'spec.telemetry.tracing.protocol', TRACING_PROTOCOLS);
     }
   }
 

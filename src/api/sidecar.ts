@@ -32,6 +32,10 @@ export const PROXY_ENV = Object.freeze({
   dnsUpstreams: 'WEFT_DNS_UPSTREAMS', // optional ip[:port],... ; default: nameservers of /etc/resolv.conf
   dnsResolvConf: 'WEFT_DNS_RESOLV_CONF', // optional path of the resolv.conf to read (default /etc/resolv.conf)
   clusterDomain: 'WEFT_CLUSTER_DOMAIN', // optional; default cluster.local
+  locality: 'WEFT_LOCALITY', // optional "region/zone/subzone", sent as node.locality (else the control plane uses the pod's node)
+  tracingSampling: 'WEFT_TRACING_SAMPLING', // percent of new traces sampled, 0-100 (MeshConfig telemetry.tracing.samplingPercent)
+  tracingEndpoint: 'WEFT_TRACING_ENDPOINT', // collector host:port; empty = spans are not exported
+  tracingProtocol: 'WEFT_TRACING_PROTOCOL', // otlp | zipkin
 });
 
 /** Mount paths inside the proxy container. */

@@ -96,7 +96,10 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
           const cs = deps.proxy.clusters.get(n)!;
           return {
             name: n, requests: cs.breaker.requests,
-            hosts: cs.hosts.map((h) => ({ address: h.key, healthy: h.endpoint.healthy, ejected: h.ejectedUntil > t, active: h.active, locality: h.endpoint.locality })),
+            hosts: cs.hosts.map((h) => ({
+              address: h.key, healthy: h.endpoint.healthy, ejected: h.ejectedUntil > t, active: h.active, locality: h.endpoint.locality,
+              priority: h.endpoint.priority, ...(h.endpoint.localityWeight !== undefined ? { localityWeight: h.endpoint.localityWeight } : {}),
+            })),
           };
         });
         json(res, 200, out);

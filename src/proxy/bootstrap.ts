@@ -26,6 +26,10 @@ export interface ProxyBootstrap {
   appProbes: AppProbes;
   /** The DNS proxy; undefined = off (WEFT_DNS_CAPTURE is not "true"). */
   dns?: DnsBootstrap;
+  /** node.locality for the control plane (locality LB); absent = the control plane looks up the pod. */
+  locality?: { region: string; zone: string; subZone: string };
+  /** MeshConfig telemetry.tracing; endpoint '' = tracing off. */
+  tracing: { samplingPercent: number; endpoint: string; protocol: 'otlp' | 'zipkin' };
 }
 
 export interface DnsBootstrap {
@@ -53,6 +57,33 @@ function dnsFromEnv(env: Record<string, string | undefined>): DnsBootstrap | und
     ...(upstreams ? { upstreams: parseUpstreams(upstreams) } : {}),
     clusterDomain: env[PROXY_ENV.clusterDomain] || 'cluster.local',
   };
+}
+
+/** Envoy/Istio default: 1% of new traces. */
+export const DEFAULT_SAMPLING_PERCENT = 1;
+
+function tracing(env: Record<string, string | undefined>): ProxyBootstrap['tracing'] {
+  const endpoint = env[PROXY_ENV.tracingEndpoint] ?? '';
+  if (endpoint) hostPort(endpoint, PROXY_ENV.tracingEndpoint);
+  const rawPct = env[PROXY_ENV.tracingSampling];
+  const samplingPercent = rawPct === undefined || rawPct === '' ? DEFAULT_SAMPLING_PERCENT : Number(rawPct);
+  if (!Number.isFinite(samplingPercent) || samplingPercent < 0 || samplingPercent > 100) {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'tracing sampling must be a percentage in [0, 100]', { variable: PROXY_ENV.tracingSampling, value: rawPct });
+  }
+  const protocol = env[PROXY_ENV.tracingProtocol] || 'otlp';
+  if (protocol !== 'otlp' && protocol !== 'zipkin') {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'tracing protocol must be otlp or zipkin', { variable: PROXY_ENV.tracingProtocol, value: protocol });
+  }
+  return { samplingPercent, endpoint, protocol };
+}
+
+function locality(v: string | undefined): ProxyBootstrap['locality'] {
+  if (!v) return undefined;
+  const parts = v.split('/');
+  if (parts.length > 3 || !parts[0] || parts.some((p) => /\s/.test(p))) {
+    throw new WeftError('WEFT_E_INVALID_CONFIG', 'locality must be region[/zone[/subzone]]', { variable: PROXY_ENV.locality, value: v });
+  }
+  return { region: parts[0], zone: parts[1] ?? '', subZone: parts[2] ?? '' };
 }
 
 function need(env: Record<string, string | undefined>, name: string): string {
@@ -90,5 +121,7 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
     drainMs: 5000,
     appProbes: parseAppProbes(env[PROXY_ENV.appProbes]),
     ...(dns ? { dns } : {}),
+    ...(env[PROXY_ENV.locality] ? { locality: locality(env[PROXY_ENV.locality]) } : {}),
+    tracing: tracing(env),
   };
 }

@@ -71,7 +71,7 @@ export class ClusterState {
     } else {
       this.outlier = undefined;
     }
-    this.balancer = makeBalancer(cluster.lbPolicy, this.hosts, this.deps.rand);
+    this.balancer = makeBalancer(cluster.lbPolicy, this.hosts, this.deps.rand, { localityWeighted: cluster.localityWeighted === true });
     clearInterval(this.cleanupTimer);
     this.cleanupTimer = undefined;
     if (cluster.originalDst) {
@@ -139,7 +139,7 @@ export class ClusterState {
     const keep = new Set([...this.hosts.map((h) => h.key), ...this.passthroughHosts.keys()]);
     for (const [k, a] of this.agents) if (!keep.has(k)) { a.destroy(); this.agents.delete(k); }
     for (const [k, s] of this.sessions) if (!keep.has(k)) { s.close(); this.sessions.delete(k); }
-    this.balancer = makeBalancer(this.cluster.lbPolicy, this.hosts, this.deps.rand);
+    this.balancer = makeBalancer(this.cluster.lbPolicy, this.hosts, this.deps.rand, { localityWeighted: this.cluster.localityWeighted === true });
   }
 
   /** The HTTP/1 keep-alive agent for a host (TLS-originating when the cluster says so). */

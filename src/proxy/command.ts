@@ -48,7 +48,11 @@ async function startDnsProxy(d: DnsBootstrap, logger: Logger): Promise<DnsProxy>
 
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
 export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { credentials?: CredentialStore } = {}): Promise<RunningProxy> {
-  const proxy = new Proxy({ logger: logger.child({ component: 'proxy' }), ...(opts.credentials ? { credentials: opts.credentials } : {}) });
+  const proxy = new Proxy({
+    logger: logger.child({ component: 'proxy' }),
+    ...(opts.credentials ? { credentials: opts.credentials } : {}),
+    ...(b.tracing.endpoint ? { tracing: { ...b.tracing, nodeId: b.nodeId, serviceName: `${b.podName}.${b.namespace}` } } : {}),
+  });
   let wid: WorkloadIdentity | undefined;
   if (b.caAddress) {
     const rootCertPem = await readOptional(b.trustBundleFile);
@@ -61,7 +65,11 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
   const identity = wid;
   const dns = b.dns ? await startDnsProxy(b.dns, logger.child({ component: 'dns' })) : undefined;
   const xds = new XdsClient({
-    address: b.xdsAddress, node: { id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy' }, logger: logger.child({ component: 'xds' }),
+    address: b.xdsAddress,
+    node: {
+      id: b.nodeId, cluster: b.namespace, user_agent_name: 'weft-proxy',
+      ...(b.locality ? { locality: { region: b.locality.region, zone: b.locality.zone, sub_zone: b.locality.subZone } } : {}),
+    }, logger: logger.child({ component: 'xds' }),
     onConfig: (cfg) => proxy.apply(cfg),
     // The mesh trust bundle over SDS (ROOTCA) keeps the identity in step with root rotation.
     ...(identity ? { onTrustBundle: (pems: string[], superseded: () => boolean) => identity.applyTrustBundle(pems, superseded) } : {}),

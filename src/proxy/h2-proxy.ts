@@ -16,6 +16,7 @@ import { classifyStatus } from './resilience/outlier.js';
 import { isRetriable, retryBackoffMs, type AttemptOutcome } from './resilience/retry.js';
 import type { Stats } from './stats.js';
 import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, type ConnectionAuthz } from './authz/index.js';
+import type { Tracer } from './tracing/tracer.js';
 import type { KeyResolver } from './authn/index.js';
 import { localKeysOnly } from './http-proxy.js';
 
@@ -23,6 +24,8 @@ export interface H2ProxyDeps {
   clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number;
   /** JWKS for jwt_authn providers (local sets inline, remote ones through the cache). */
   jwtKeys?: KeyResolver;
+  /** Spans and trace-context propagation; undefined = off (trace headers pass through untouched). */
+  tracer?: Tracer;
 }
 export interface H2Context {
   routes: () => RouteTable | undefined; direction: 'inbound' | 'outbound'; scheme: 'http' | 'https';
@@ -63,9 +66,14 @@ export class H2Proxy {
     const authority = String(headers[':authority'] ?? headers.host ?? '');
     const path = String(headers[':path'] ?? '/');
     const method = String(headers[':method'] ?? 'GET');
-    const finish = (cluster: string, status: number, flags: string): void =>
-      this.deps.stats.recordRequest({ cluster, status, flags, durationMs: this.deps.now() - start, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
     const header = (n: string): string | undefined => { const v = headers[n]; return Array.isArray(v) ? v.join(',') : v; };
+    const tracer = this.deps.tracer;
+    const trace = tracer?.start(header, ctx.direction === 'inbound' ? 'server' : 'client', start, method, `${ctx.scheme}://${authority}${path}`, authority);
+    const finish = (cluster: string, status: number, flags: string): void => {
+      const durationMs = this.deps.now() - start;
+      this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
+      if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
+    };
     // jwt_authn then RBAC run before the router, as Istio orders them ahead of envoy.filters.http.router.
     const verdict = checkRequest(ctx.authz, { method, rawPath: path, authority, header }, {
       scheme: ctx.scheme, keys: this.deps.jwtKeys ?? localKeysOnly, now: this.deps.now(),
@@ -114,12 +122,21 @@ export class H2Proxy {
     delete h['x-forwarded-client-cert'];
     if (cs.cluster.originalDst?.useHttpHeader) delete h[ORIGINAL_DST_HEADER]; // consumed here, not passed on
     if (!h['x-request-id']) h['x-request-id'] = randomUUID();
+    if (trace) {
+      trace.requestId ??= h['x-request-id'] as string;
+      tracer!.inject(h, trace);
+    }
     const upAuthority = action.hostRewrite ?? authority;
     const upPath = rewritePath(rr.route, action, path);
     host.active++;
     let finished = false;
     let timer: NodeJS.Timeout | undefined;
+    // A retry holds its breaker slot until the retried attempt's outcome (Envoy), so a retry
+    // budget bounds retries in flight.
+    let retrySlot = false;
+    const releaseRetrySlot = (): void => { if (retrySlot) { retrySlot = false; cs.breaker.releaseRetry(); } };
     const done = (status: number, flag: string): void => {
+      releaseRetrySlot();
       if (finished) return;
       finished = true;
       clearTimeout(timer);
@@ -159,12 +176,16 @@ export class H2Proxy {
       done(503, flag);
     };
     const maybeRetry = (o: AttemptOutcome): boolean => {
+      releaseRetrySlot(); // the retried attempt (if any) has its outcome
       if (!retry || retriesLeft <= 0 || overflow || committed || finished || !isRetriable(retry, o)) return false;
-      if (!cs.breaker.tryRetry()) return false;
+      if (!cs.breaker.tryRetry()) {
+        this.deps.stats.inc('weft_retry_overflow_total', { cluster: clusterName });
+        return false;
+      }
+      retrySlot = true;
       retriesLeft--;
       const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
       setTimeout(() => {
-        cs.breaker.releaseRetry();
         if (finished) return;
         const next = cs.cluster.originalDst ? host : cs.balancer.pick({ now: this.deps.now(), avoid: retry.avoidPreviousHosts ? tried : undefined }) ?? host;
         tried.add(next.key);
@@ -195,6 +216,7 @@ export class H2Proxy {
           return;
         }
         committed = true;
+        releaseRetrySlot();
         clearTimeout(timer);
         const out: HeaderBag = {};
         for (const [k, v] of Object.entries(rh)) if (!k.startsWith(':')) out[k] = v;

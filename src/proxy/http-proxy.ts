@@ -22,6 +22,7 @@ import { applyAuthnHeaders, checkRequest, RBAC_DENIED_BODY, RBAC_DENIED_STATUS, 
 import type { KeyResolver } from './authn/index.js';
 import type { OrigDst } from './orig-dst.js';
 import { ORIGINAL_DST_HEADER, passthroughFacts } from './passthrough.js';
+import type { ActiveTrace, Tracer } from './tracing/tracer.js';
 
 /** Largest request body buffered so it can be replayed on retry or mirrored (Envoy's 1 MiB). */
 const REPLAY_LIMIT = 1024 * 1024;
@@ -38,6 +39,8 @@ export interface HttpProxyDeps {
   accessLog?: Logger;
   /** JWKS for jwt_authn providers (local sets inline, remote ones through the cache). */
   jwtKeys?: KeyResolver;
+  /** Spans and trace-context propagation; undefined = off (trace headers pass through untouched). */
+  tracer?: Tracer;
 }
 
 export interface HttpContext {
@@ -116,8 +119,11 @@ export class HttpProxy {
   /** Entry point for one downstream request. Never throws; every failure becomes a local reply. */
   handle(req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext): void {
     const start = this.deps.now();
+    const tracer = this.deps.tracer;
+    const trace = tracer ? this.startTrace(tracer, req, ctx, start) : undefined;
     const finish = (cluster: string, status: number, flags: string): void => {
       const durationMs = this.deps.now() - start;
+      if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
       this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
       this.deps.accessLog?.info({
         method: req.method, path: req.url, authority: req.headers.host, status, flags, cluster, durationMs,
@@ -182,17 +188,24 @@ export class HttpProxy {
         return;
       }
       if (fault.delay && this.deps.rand() < fault.delay.fraction) {
-        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish), fault.delay.ms);
+        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish, trace), fault.delay.ms);
         res.once('close', () => clearTimeout(t));
         return;
       }
     }
-    this.forward(req, res, ctx, table, rr, action, finish);
+    this.forward(req, res, ctx, table, rr, action, finish, trace);
+  }
+
+  private startTrace(tracer: Tracer, req: http.IncomingMessage, ctx: HttpContext, start: number): ActiveTrace {
+    const h = req.headers;
+    const authority = h.host ?? '';
+    return tracer.start((n) => { const v = h[n]; return Array.isArray(v) ? v[0] : v; },
+      ctx.direction === 'inbound' ? 'server' : 'client', start, req.method ?? 'GET', `${ctx.scheme}://${authority}${req.url ?? '/'}`, authority);
   }
 
   private forward(
     req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext, table: RouteTable, rr: RouteResult,
-    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void,
+    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void, trace?: ActiveTrace,
   ): void {
     const clusterName = pickCluster(action, this.deps.rand());
     const cs = this.deps.clusters.get(clusterName);
@@ -221,6 +234,10 @@ export class HttpProxy {
     const xfcc = ctx.peerIdentity?.(req);
     if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
     if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
+    if (trace) {
+      trace.requestId ??= headers['x-request-id'] as string;
+      this.deps.tracer!.inject(headers, trace);
+    }
     if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = ctx.scheme;
     if (action.hostRewrite) headers.host = action.hostRewrite;
     const path = rewritePath(rr.route, action, req.url ?? '/');
@@ -263,15 +280,20 @@ export class HttpProxy {
       let retriesLeft = retry?.numRetries ?? 0;
       let retryNumber = 0;
       let staleRetried = false;
+      // The breaker's retry slot is held from scheduling until the retried attempt ends (Envoy),
+      // so a retry budget bounds retries in flight, not only those waiting out their backoff.
+      let retrySlot = false;
+      let closeHooked = false;
+      const releaseRetrySlot = (): void => { if (retrySlot) { retrySlot = false; cb.releaseRetry(); } };
       const attemptOnce = (freshRetry: boolean): void => {
-        if (done) return;
+        if (done) { releaseRetrySlot(); return; }
         const picked = cs.pick({ now: this.deps.now(), hash, avoid: retry?.avoidPreviousHosts ? tried : undefined }, facts);
         const host = picked.host;
         if (!host) {
           if (picked.passthrough && !picked.passthrough.ok) {
             this.deps.logger.debug({ cluster: clusterName, reason: picked.passthrough.reason, target: picked.passthrough.target }, 'passthrough refused');
           }
-          done = true; release();
+          done = true; release(); releaseRetrySlot();
           localReply(res, 503, 'UH', 'no healthy upstream\n');
           finish(clusterName, 503, 'UH');
           return;
@@ -281,7 +303,7 @@ export class HttpProxy {
           current = reqRef;
           return a;
         }).then((a) => {
-          if (done) { a.res?.resume(); return; }
+          if (done) { a.res?.resume(); releaseRetrySlot(); return; }
           const canReplay = body !== undefined || !hasBody;
           if (a.outcome.kind === 'reset' && a.reusedSocket && canReplay && !staleRetried) {
             // The pooled keep-alive connection was closed by the upstream as we reused it:
@@ -291,14 +313,20 @@ export class HttpProxy {
             return;
           }
           this.recordOutlier(cs, host, a.outcome);
+          releaseRetrySlot();
           if (retry && retriesLeft > 0 && canReplay && isRetriable(retry, a.outcome)) {
             if (cb.tryRetry()) {
+              retrySlot = true;
+              // Hooked only once a retry happens, so requests without retries pay nothing.
+              if (!closeHooked) { closeHooked = true; res.once('close', releaseRetrySlot); }
               retriesLeft--;
               a.res?.resume();
               const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
-              setTimeout(() => { cb.releaseRetry(); attemptOnce(true); }, delay);
+              setTimeout(() => attemptOnce(true), delay);
               return;
             }
+            // Overflow (Envoy's upstream_rq_retry_overflow): the upstream's answer goes back as is.
+            this.deps.stats.inc('weft_retry_overflow_total', { cluster: clusterName });
           }
           done = true;
           if (a.res) {
@@ -312,6 +340,7 @@ export class HttpProxy {
           }
         }, (e: unknown) => {
           this.deps.logger.error({ err: e }, 'proxy attempt failed unexpectedly');
+          releaseRetrySlot();
           if (!done) { done = true; release(); localReply(res, 500, 'DPE', 'internal proxy error\n'); finish(clusterName, 500, 'DPE'); }
         });
         void freshRetry;

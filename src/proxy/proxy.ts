@@ -19,6 +19,21 @@ import type { CredentialStore } from './credentials.js';
 
 /** Interface addresses are re-read at most this often (a pod's IP does not change under a running proxy). */
 const LOCAL_ADDRESS_TTL_MS = 5_000;
+import { SpanExporter, type ExporterOptions, type TraceProtocol } from './tracing/exporter.js';
+import { Tracer } from './tracing/tracer.js';
+
+/** Tracing from MeshConfig telemetry.tracing (via the injected env); without an endpoint, tracing is off. */
+export interface ProxyTracing {
+  samplingPercent: number;
+  /** Collector host:port. */
+  endpoint: string;
+  protocol: TraceProtocol;
+  nodeId: string;
+  /** service.name / localEndpoint.serviceName of the spans. */
+  serviceName: string;
+  /** Exporter tuning (tests); defaults in EXPORTER_DEFAULTS. */
+  exporter?: Pick<ExporterOptions, 'maxQueue' | 'maxBatch' | 'flushIntervalMs' | 'timeoutMs' | 'send'>;
+}
 
 export interface ProxyDeps {
   logger: Logger;
@@ -32,6 +47,8 @@ export interface ProxyDeps {
   accessLog?: Logger;
   /** Gateway credentials (credentialName Secrets); without it such chains close their connections. */
   credentials?: CredentialStore;
+  /** Spans for sampled requests; undefined (or no endpoint) = off, trace headers pass through. */
+  tracing?: ProxyTracing;
 }
 
 /** Every credentialName the listeners' TLS chains serve. */
@@ -76,6 +93,8 @@ export class Proxy {
   private readonly addon = loadOrigDstAddon();
   private updating: Promise<void> = Promise.resolve();
   private readonly jwks: JwksCache;
+  /** The span exporter when tracing is on (admin and tests read its counts). */
+  readonly spans: SpanExporter | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
     const now = deps.now ?? Date.now;
@@ -84,8 +103,14 @@ export class Proxy {
     this.jwks = new JwksCache({ clusters: this.clusters, logger: deps.logger, now });
     const jwtKeys: KeyResolver = (p) => (p.jwks.kind === 'local' ? p.jwks.keys : this.jwks.keysFor(p.jwks.remote));
     const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };
-    this.http = new HttpProxy({ ...common, jwtKeys, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
-    this.h2 = new H2Proxy({ ...common, jwtKeys });
+    const t = deps.tracing;
+    this.spans = t?.endpoint ? new SpanExporter({
+      endpoint: t.endpoint, protocol: t.protocol, serviceName: t.serviceName, logger: deps.logger, stats: this.stats, ...(t.exporter ?? {}),
+    }) : undefined;
+    const tracer = t && this.spans ? new Tracer({ samplingPercent: t.samplingPercent, nodeId: t.nodeId }, this.spans, rand) : undefined;
+    const traced = tracer ? { tracer } : {};
+    this.http = new HttpProxy({ ...common, jwtKeys, ...traced, ...(deps.accessLog ? { accessLog: deps.accessLog } : {}) });
+    this.h2 = new H2Proxy({ ...common, jwtKeys, ...traced });
     this.tcp = new TcpProxy(common);
   }
 
@@ -183,5 +208,6 @@ export class Proxy {
     await Promise.race([closed, new Promise((r) => setTimeout(r, 2000).unref())]);
     this.clusters.close();
     this.deps.credentials?.close();
+    await this.spans?.close();
   }
 }

@@ -15,8 +15,9 @@ import type { Logger } from '../log/logger.js';
 import { SnapshotCache } from './cache.js';
 import { startDebugServer, type DebugServer } from './debug.js';
 import { Debouncer } from './debounce.js';
-import type { MeshModel, OutboundTrafficPolicy, ProxyContext } from './model.js';
-import { endpointAddressSet, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
+import type { Locality, MeshModel, OutboundTrafficPolicy, ProxyContext } from './model.js';
+import { modelUsesLocality } from './translate/locality.js';
+import { endpointAddressSet, endpointLocalities, nodeInfo, proxyContextFor, translationKey, type NodeInfo } from './registry/node.js';
 import { Registry } from './registry/registry.js';
 import type { InformerStatus } from './registry/informer.js';
 import { AdsServer, type NackRecord, type StreamStatus } from './server.js';
@@ -189,6 +190,9 @@ class ControlPlaneImpl implements ControlPlane {
   private debug: DebugServer | undefined;
   private model: MeshModel | undefined;
   private endpointAddrs = new Set<string>();
+  private endpointLocality = new Map<string, Locality>();
+  /** Some DestinationRule makes EDS depend on the proxy's locality (else it stays out of the translation key). */
+  private localityMatters = false;
   private groups = new Map<string, Snapshot>();
   private pushes = 0;
   private lastPush: PushRecord | undefined;
@@ -242,6 +246,12 @@ class ControlPlaneImpl implements ControlPlane {
   private contextOf(c: ConnectedNode): ProxyContext {
     const pod = c.info.podName ? this.source.pod?.(c.info.namespace, c.info.podName) : undefined;
     const ctx = proxyContextFor(c.info, pod);
+    this.currentModel();
+    if (!this.localityMatters) delete ctx.locality;
+    else if (!ctx.locality && ctx.ip) {
+      const own = this.endpointLocality.get(ctx.ip);
+      if (own) ctx.locality = own;
+    }
     // The IP only matters when it is one of the model's endpoints (inbound listeners).
     if (ctx.ip && !this.endpointAddrs.has(ctx.ip)) delete ctx.ip;
     return ctx;
@@ -272,6 +282,8 @@ class ControlPlaneImpl implements ControlPlane {
       const m = this.source.model();
       this.model = this.jwks ? this.jwks.apply(m) : m;
       this.endpointAddrs = endpointAddressSet(this.model);
+      this.endpointLocality = endpointLocalities(this.model);
+      this.localityMatters = modelUsesLocality(this.model);
     }
     return this.model;
   }

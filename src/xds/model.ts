@@ -110,6 +110,8 @@ export interface ProxyContext {
   labels: Record<string, string>;
   ip?: string;
   serviceAccount?: string;
+  /** The proxy's own locality (node.locality, else its pod's endpoint): locality LB is relative to it. */
+  locality?: Locality;
 }
 
 /**

@@ -180,9 +180,21 @@ export interface ConsistentHashLB {
   minimumRingSize?: number;
 }
 
+/** Istio's LocalityLoadBalancerSetting; localities are `region/zone/subzone`, `*` a wildcard. */
+export interface LocalityLoadBalancerSetting {
+  /** Locality-weighted shares: from the client's locality, weights (percent) per destination locality. */
+  distribute?: { from?: string; to?: Record<string, number> }[];
+  /** Region-level failover: from the client's region, the region to prefer once its own is unhealthy. */
+  failover?: { from?: string; to?: string }[];
+  /** Ordered labels: endpoints matching more leading labels of the client are preferred. */
+  failoverPriority?: string[];
+  enabled?: boolean;
+}
+
 export interface LoadBalancerSettings {
   simple?: LoadBalancerSimple;
   consistentHash?: ConsistentHashLB;
+  localityLbSetting?: LocalityLoadBalancerSetting;
 }
 
 export interface ConnectionPoolSettings {
@@ -230,12 +242,21 @@ export interface PortTrafficPolicy {
   tls?: ClientTLSSettings;
 }
 
+/** Istio's TrafficPolicy.RetryBudget: concurrent retries as a share of active requests (Envoy's retry_budget). */
+export interface RetryBudget {
+  /** Percent of active requests that may be retries at once; default 20. */
+  percent?: number;
+  /** Retries always allowed at once, whatever the load; default 3. */
+  minRetryConcurrency?: number;
+}
+
 export interface TrafficPolicy {
   loadBalancer?: LoadBalancerSettings;
   connectionPool?: ConnectionPoolSettings;
   outlierDetection?: OutlierDetection;
   tls?: ClientTLSSettings;
   portLevelSettings?: PortTrafficPolicy[];
+  retryBudget?: RetryBudget;
 }
 
 export interface Subset {

@@ -192,6 +192,43 @@ export const validateVirtualService: Validator = (obj) => {
 const LB = ['UNSPECIFIED', 'LEAST_CONN', 'RANDOM', 'PASSTHROUGH', 'ROUND_ROBIN', 'LEAST_REQUEST'];
 const TLS_MODES = ['DISABLE', 'SIMPLE', 'MUTUAL', 'ISTIO_MUTUAL'];
 
+/** Istio's rules for localityLbSetting: distribute and failover exclusive, each `to` map sums to 100. */
+function checkLocalityLb(is: Issues, p: string, l: unknown): void {
+  if (!isObj(l)) return is.add(p, 'must be an object');
+  const distribute = l['distribute'];
+  const failover = l['failover'];
+  if (distribute !== undefined && !Array.isArray(distribute)) is.add(`${p}.distribute`, 'must be a list');
+  if (failover !== undefined && !Array.isArray(failover)) is.add(`${p}.failover`, 'must be a list');
+  if (Array.isArray(distribute) && distribute.length > 0 && Array.isArray(failover) && failover.length > 0) {
+    is.add(p, 'distribute and failover are exclusive');
+  }
+  if (Array.isArray(distribute)) {
+    distribute.forEach((d, i) => {
+      if (!isObj(d) || typeof d['from'] !== 'string' || !d['from']) return is.add(`${p}.distribute[${i}].from`, 'is required');
+      const to = d['to'];
+      if (!isObj(to) || Object.keys(to).length === 0) return is.add(`${p}.distribute[${i}].to`, 'must map at least one locality to a weight');
+      let sum = 0;
+      for (const [loc, w] of Object.entries(to)) {
+        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 100) is.add(`${p}.distribute[${i}].to[${loc}]`, 'weight must be an integer in [0, 100]');
+        else sum += w;
+      }
+      if (sum !== 100) is.add(`${p}.distribute[${i}].to`, 'weights must add up to 100');
+    });
+  }
+  if (Array.isArray(failover)) {
+    failover.forEach((f, i) => {
+      if (!isObj(f) || typeof f['from'] !== 'string' || !f['from'] || typeof f['to'] !== 'string' || !f['to']) {
+        return is.add(`${p}.failover[${i}]`, 'from and to (regions) are required');
+      }
+      if (f['from'] === f['to']) is.add(`${p}.failover[${i}]`, 'from and to must differ');
+      if (f['from'].includes('/') || f['to'].includes('/')) is.add(`${p}.failover[${i}]`, 'failover is between regions (no zone)');
+    });
+  }
+  const fp = l['failoverPriority'];
+  if (fp !== undefined && (!Array.isArray(fp) || fp.some((x) => typeof x !== 'string' || !x))) is.add(`${p}.failoverPriority`, 'must be a list of label keys');
+  if (l['enabled'] !== undefined && typeof l['enabled'] !== 'boolean') is.add(`${p}.enabled`, 'must be a boolean');
+}
+
 function checkTrafficPolicy(is: Issues, p: string, tp: unknown): void {
   if (tp === undefined) return;
   if (!isObj(tp)) return is.add(p, 'must be an object');
@@ -203,6 +240,7 @@ function checkTrafficPolicy(is: Issues, p: string, tp: unknown): void {
       const keys = ['httpHeaderName', 'httpCookie', 'useSourceIp', 'httpQueryParameterName'].filter((k) => lb['consistentHash'] && (lb['consistentHash'] as Obj)[k] !== undefined);
       if (keys.length !== 1) is.add(`${p}.loadBalancer.consistentHash`, 'exactly one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName is required');
     }
+    if (lb['localityLbSetting'] !== undefined) checkLocalityLb(is, `${p}.loadBalancer.localityLbSetting`, lb['localityLbSetting']);
   }
   if (isObj(tp['connectionPool'])) {
     const cp = tp['connectionPool'];
@@ -223,6 +261,16 @@ function checkTrafficPolicy(is: Issues, p: string, tp: unknown): void {
     checkEnum(is, `${p}.tls.mode`, tp['tls']['mode'], TLS_MODES);
     if (tp['tls']['mode'] === 'MUTUAL' && !tp['tls']['credentialName'] && !(tp['tls']['clientCertificate'] && tp['tls']['privateKey'])) {
       is.add(`${p}.tls`, 'MUTUAL needs credentialName or clientCertificate and privateKey');
+    }
+  }
+  if (tp['retryBudget'] !== undefined) {
+    const rb = tp['retryBudget'];
+    if (!isObj(rb)) is.add(`${p}.retryBudget`, 'must be an object');
+    else {
+      const pct = rb['percent'];
+      if (pct !== undefined && (typeof pct !== 'number' || !(pct >= 0 && pct <= 100))) is.add(`${p}.retryBudget.percent`, 'must be between 0 and 100');
+      const min = rb['minRetryConcurrency'];
+      if (min !== undefined && (typeof min !== 'number' || !Number.isInteger(min) || min < 0)) is.add(`${p}.retryBudget.minRetryConcurrency`, 'must be a non-negative integer');
     }
   }
   arr(tp['portLevelSettings']).forEach((pl, i) => {
@@ -451,7 +499,7 @@ export const ISTIO_VALIDATORS: Readonly<Record<IstioKind, Validator>> = Object.f
 /** Fields Istio has but Weft does not implement: warnings, so nothing is silently ignored. */
 const UNSUPPORTED: Partial<Record<IstioKind, string[]>> = {
   VirtualService: ['spec.http[].match[].scheme', 'spec.http[].retries.retryRemoteLocalities', 'spec.http[].delegate', 'spec.http[].match[].statPrefix'],
-  DestinationRule: ['spec.trafficPolicy.loadBalancer.localityLbSetting', 'spec.trafficPolicy.tunnel', 'spec.trafficPolicy.proxyProtocol'],
+  DestinationRule: ['spec.trafficPolicy.tunnel', 'spec.trafficPolicy.proxyProtocol'],
   AuthorizationPolicy: ['spec.provider'],
 };
 

@@ -49,6 +49,9 @@ const loadBalancer: Shape = {
     httpHeaderName: leaf, httpCookie: { name: leaf, path: leaf, ttl: leaf }, useSourceIp: leaf,
     httpQueryParameterName: leaf, ringHash: { minimumRingSize: leaf }, minimumRingSize: leaf,
   },
+  localityLbSetting: {
+    distribute: list({ from: leaf, to: map(leaf) }), failover: list({ from: leaf, to: leaf }), failoverPriority: leaf, enabled: leaf,
+  },
 };
 const connectionPool: Shape = {
   tcp: { maxConnections: leaf, connectTimeout: leaf, tcpKeepalive: { probes: leaf, time: leaf, interval: leaf } },
@@ -62,7 +65,7 @@ const outlier: Shape = {
   baseEjectionTime: leaf, maxEjectionPercent: leaf, minHealthPercent: leaf, splitExternalLocalOriginErrors: leaf,
 };
 const trafficPolicy: Shape = {
-  loadBalancer, connectionPool, outlierDetection: outlier, tls: clientTls,
+  loadBalancer, connectionPool, outlierDetection: outlier, tls: clientTls, retryBudget: { percent: leaf, minRetryConcurrency: leaf },
   portLevelSettings: list({ port: { number: leaf }, loadBalancer, connectionPool, outlierDetection: outlier, tls: clientTls }),
 };
 const workloadSelector: Shape = { matchLabels: leaf };

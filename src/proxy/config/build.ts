@@ -4,7 +4,7 @@
 import type {
   AnyLike, ClusterLoadAssignmentShape, ClusterShape, FilterChainShape, HeaderMatcher, HeaderValueOption,
   HttpConnectionManagerShape, ListenerShape, RetryPolicyShape, RouteActionShape, RouteConfigurationShape, RouteShape,
-  TcpProxyShape, TransportSocketShape, CommonTlsContextShape, VirtualHostShape, RedirectActionShape,
+  TcpProxyShape, ThresholdsShape, TransportSocketShape, CommonTlsContextShape, VirtualHostShape, RedirectActionShape,
 } from './envoy-shapes.js';
 import {
   anyTypeName, bool, durationMs, enumName, fullRegex, int64, invalidConfig, stringMatch, u32,
@@ -16,7 +16,7 @@ import { compileJwtAuthnFilter, JWT_AUTHN_TYPE, type JwtAuthenticationShape, typ
 import {
   ENVOY_DEFAULTS, type Cluster, type DownstreamTls, type Endpoint, type FaultPolicy, type FilterChain, type ForwardAction, type HashPolicy,
   type HeaderAdd, type HeaderMatch, type HeaderMutations, type LbPolicy, type Listener, type NetworkFilter, type PathMatch,
-  type QueryMatch, type RedirectAction, type RetryCondition, type RetryPolicy, type Route, type RouteTable, type UpstreamTls,
+  type QueryMatch, type RedirectAction, type RetryBudget, type RetryCondition, type RetryPolicy, type Route, type RouteTable, type UpstreamTls,
   type VirtualHost,
 } from './model.js';
 
@@ -311,6 +311,12 @@ function upstreamTls(ts: TransportSocketShape | undefined, unpack: AnyUnpacker):
 export function buildEndpoints(cla: ClusterLoadAssignmentShape): Endpoint[] {
   const out: Endpoint[] = [];
   (cla.endpoints ?? []).forEach((loc, i) => {
+    const priority = loc.priority ?? 0;
+    if (!Number.isInteger(priority) || priority < 0 || priority > 127) {
+      throw invalidConfig('locality priority must be an integer in [0, 127]', {
+        field: `ClusterLoadAssignment(${cla.cluster_name ?? ''}).endpoints[${i}].priority`, value: priority,
+      });
+    }
     const locality = `${loc.locality?.region ?? ''}/${loc.locality?.zone ?? ''}/${loc.locality?.sub_zone ?? ''}`;
     (loc.lb_endpoints ?? []).forEach((e, j) => {
       const sa = e.endpoint?.address?.socket_address;
@@ -324,10 +330,19 @@ export function buildEndpoints(cla: ClusterLoadAssignmentShape): Endpoint[] {
         address: sa.address, port: sa.port_value, weight: u32(e.load_balancing_weight, 1),
         healthy: health === 'UNKNOWN' || health === 'HEALTHY' || health === 'DEGRADED',
         locality, priority: loc.priority ?? 0,
+        ...(loc.load_balancing_weight?.value !== undefined ? { localityWeight: loc.load_balancing_weight.value } : {}),
       });
     });
   });
   return out;
+}
+
+function retryBudget(b: NonNullable<ThresholdsShape['retry_budget']>, field: string): RetryBudget {
+  const pct = b.budget_percent?.value ?? ENVOY_DEFAULTS.retryBudgetPercent;
+  if (typeof pct !== 'number' || !Number.isFinite(pct) || pct < 0 || pct > 100) {
+    throw invalidConfig('retry_budget.budget_percent must be a number in [0, 100]', { field: `${field}.budget_percent`, value: pct });
+  }
+  return { budgetPercent: pct, minRetryConcurrency: u32(b.min_retry_concurrency, ENVOY_DEFAULTS.retryBudgetMinConcurrency) };
 }
 
 export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOnly): Cluster {
@@ -360,6 +375,7 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
       maxPendingRequests: u32(t?.max_pending_requests, d.maxPendingRequests),
       maxRequests: u32(t?.max_requests, d.maxRequests),
       maxRetries: u32(t?.max_retries, d.maxRetries),
+      ...(t?.retry_budget ? { retryBudget: retryBudget(t.retry_budget, `Cluster(${name}).circuit_breakers.thresholds.retry_budget`) } : {}),
     },
     http2,
   };
@@ -372,6 +388,7 @@ export function buildCluster(c: ClusterShape, unpack: AnyUnpacker = decodedAnyOn
       maxEjectionPercent: u32(od.max_ejection_percent, ENVOY_DEFAULTS.outlierMaxEjectionPercent),
     };
   }
+  if (c.common_lb_config?.locality_weighted_lb_config !== undefined) cluster.localityWeighted = true;
   const tls = upstreamTls(c.transport_socket, unpack);
   if (tls) cluster.tls = tls;
   const bind = c.upstream_bind_config?.source_address?.address;

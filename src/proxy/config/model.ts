@@ -111,7 +111,14 @@ export interface RouteTable {
 
 export type LbPolicy = 'round-robin' | 'least-request' | 'random' | 'ring-hash';
 
-export interface CircuitBreakers { maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number }
+/** Envoy's retry_budget: concurrent retries limited to a share of the active (plus pending) requests. */
+export interface RetryBudget { budgetPercent: number; minRetryConcurrency: number }
+
+export interface CircuitBreakers {
+  maxConnections: number; maxPendingRequests: number; maxRequests: number; maxRetries: number;
+  /** When set, replaces max_retries (Envoy ignores max_retries once a budget is configured). */
+  retryBudget?: RetryBudget;
+}
 
 export interface OutlierDetection {
   consecutive5xx: number; consecutiveGatewayFailure: number; intervalMs: number; baseEjectionMs: number; maxEjectionPercent: number;
@@ -136,6 +143,8 @@ export interface Cluster {
   staticEndpoints?: Endpoint[];
   /** Source address for upstream connections (Istio binds inbound ones to 127.0.0.6 so capture skips them). */
   bindAddress?: string;
+  /** common_lb_config.locality_weighted_lb_config: localities share traffic by their weights. */
+  localityWeighted?: boolean;
   /** ORIGINAL_DST (passthrough) cluster: hosts are the connections' original destinations, made on demand. */
   originalDst?: OriginalDstConfig;
 }
@@ -150,6 +159,8 @@ export interface OriginalDstConfig {
 export interface Endpoint {
   address: string; port: number; weight: number; healthy: boolean;
   locality: string; // "region/zone/subzone"
+  /** The locality's load_balancing_weight (locality-weighted LB); absent = 1. */
+  localityWeight?: number;
   priority: number;
 }
 
@@ -215,5 +226,7 @@ export const ENVOY_DEFAULTS = Object.freeze({
   maxRequestHeadersKb: 60,
   maxHeadersCount: 100,
   retryBackoffBaseMs: 25,
+  retryBudgetPercent: 20,
+  retryBudgetMinConcurrency: 3,
   detectTimeoutMs: 100,
 });

@@ -1,6 +1,7 @@
 // Per-cluster circuit breaker counters (Envoy thresholds: connections, pending requests,
-// requests, retries). Callers try to acquire and must release what they acquired.
+// requests, retries; retries by max_retries or a retry budget). Callers try to acquire and must release what they acquired.
 import type { CircuitBreakers } from '../config/model.js';
+import { retryLimit } from './retry.js';
 
 export class CircuitBreaker {
   requests = 0;
@@ -17,8 +18,9 @@ export class CircuitBreaker {
   }
   releaseRequest(): void { this.requests--; }
 
+  /** A retry holds its slot from when it is scheduled until the retried attempt's outcome (Envoy). */
   tryRetry(): boolean {
-    if (this.retries >= this.limits.maxRetries) return false;
+    if (this.retries >= retryLimit(this.limits, this.requests, this.pending)) return false;
     this.retries++;
     return true;
   }

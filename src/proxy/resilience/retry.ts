@@ -1,6 +1,6 @@
 // The retry state machine's decisions (Envoy's retry_on semantics), pure. The HTTP layer
 // classifies each attempt's outcome and asks whether to try again and after how long.
-import type { RetryPolicy } from '../config/model.js';
+import type { CircuitBreakers, RetryPolicy } from '../config/model.js';
 
 export type AttemptOutcome =
   | { kind: 'response'; status: number; grpcStatus?: number }
@@ -55,4 +55,15 @@ export function outcomeStatus(o: AttemptOutcome): { status: number; flag: string
     case 'per-try-timeout': return { status: 504, flag: 'UT' };
     case 'overflow': return { status: 503, flag: 'UO' };
   }
+}
+
+/**
+ * Concurrent retries a cluster allows right now. With Envoy's retry_budget it is
+ * max(min_retry_concurrency, budget_percent% of active + pending requests), so retries
+ * scale with real traffic instead of a fixed count; without one, max_retries.
+ */
+export function retryLimit(limits: CircuitBreakers, activeRequests: number, pendingRequests: number): number {
+  const b = limits.retryBudget;
+  if (!b) return limits.maxRetries;
+  return Math.max(b.minRetryConcurrency, Math.floor((b.budgetPercent / 100) * (activeRequests + pendingRequests)));
 }

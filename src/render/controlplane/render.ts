@@ -183,6 +183,7 @@ export function injectionConfigFor(spec: ResolvedMeshConfigSpec, rev: RevisionTo
     captureDns: spec.proxy.dnsCapture,
     imagePullPolicy: 'IfNotPresent',
     drainDurationSeconds: 5,
+    tracing: { ...spec.telemetry.tracing },
     caTokenExpirationSeconds: 43200,
   };
 }

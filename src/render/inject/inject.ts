@@ -74,6 +74,15 @@ function proxyEnv(cfg: InjectionConfig, opts: EffectiveOptions, native: boolean)
   ];
   if (!native) env.push({ name: PROXY_ENV.holdApplication, value: String(opts.holdApplicationUntilProxyStarts) });
   if (cfg.captureDns) env.push({ name: PROXY_ENV.dnsCapture, value: 'true' });
+  // Only with a collector: without one the proxy does no tracing work, so nothing to say.
+  const tr = cfg.tracing;
+  if (tr?.endpoint) {
+    env.push(
+      { name: PROXY_ENV.tracingEndpoint, value: tr.endpoint },
+      { name: PROXY_ENV.tracingSampling, value: String(tr.samplingPercent) },
+      { name: PROXY_ENV.tracingProtocol, value: tr.protocol },
+    );
+  }
   return env;
 }
 

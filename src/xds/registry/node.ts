@@ -3,7 +3,7 @@
 // plane translates once per group rather than once per proxy.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { EnvoyNode } from '../../envoy/index.js';
-import type { MeshModel, ProxyContext, ProxyFlavour } from '../model.js';
+import type { Locality, MeshModel, ProxyContext, ProxyFlavour } from '../model.js';
 import { podServiceAccount } from './convert.js';
 
 export interface NodeInfo {
@@ -13,6 +13,8 @@ export interface NodeInfo {
   ip?: string;
   /** Labels the node declared in its metadata (Istio's LABELS). */
   labels?: Record<string, string>;
+  /** node.locality, when the proxy declares one. */
+  locality?: Locality;
 }
 
 /** A google.protobuf.Struct as decoded (fields + kind oneof) or a plain JSON object. */
@@ -81,6 +83,10 @@ export function nodeInfo(node: EnvoyNode): NodeInfo {
   if (ip) info.ip = ip;
   const labels = stringRecord(md['LABELS']);
   if (labels) info.labels = labels;
+  const l = node.locality;
+  if (l && (l.region || l.zone || l.sub_zone)) {
+    info.locality = { ...(l.region ? { region: l.region } : {}), ...(l.zone ? { zone: l.zone } : {}), ...(l.sub_zone ? { subZone: l.sub_zone } : {}) };
+  }
   return info;
 }
 
@@ -90,6 +96,7 @@ export function proxyContextFor(info: NodeInfo, pod: V1Pod | undefined): ProxyCo
   const ip = pod?.status?.podIP ?? info.ip;
   if (ip) ctx.ip = ip;
   if (pod) ctx.serviceAccount = podServiceAccount(pod);
+  if (info.locality) ctx.locality = info.locality;
   return ctx;
 }
 
@@ -104,9 +111,17 @@ export function translationKey(ctx: ProxyContext, endpointAddresses: ReadonlySet
     .map((k) => `${k}=${ctx.labels[k]}`)
     .join(',');
   const ip = ctx.ip && endpointAddresses.has(ctx.ip) ? ctx.ip : '';
-  return `${ctx.flavour}|${ctx.namespace}|${labels}|${ctx.serviceAccount ?? ''}|${ip}`;
+  const locality = ctx.locality ? `|${ctx.locality.region ?? ''}/${ctx.locality.zone ?? ''}/${ctx.locality.subZone ?? ''}` : '';
+  return `${ctx.flavour}|${ctx.namespace}|${labels}|${ctx.serviceAccount ?? ''}|${ip}${locality}`;
 }
 
 export function endpointAddressSet(model: MeshModel): Set<string> {
   return new Set(model.endpoints.map((e) => e.address));
+}
+
+/** Locality of each endpoint address (a proxy without node.locality takes its pod's). */
+export function endpointLocalities(model: MeshModel): Map<string, Locality> {
+  const out = new Map<string, Locality>();
+  for (const e of model.endpoints) if (e.locality && !out.has(e.address)) out.set(e.address, e.locality);
+  return out;
 }

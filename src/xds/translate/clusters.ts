@@ -49,6 +49,7 @@ export function effectivePolicy(dr: DestinationRule | undefined, port: number, s
     if (l.connectionPool) out.connectionPool = l.connectionPool;
     if (l.outlierDetection) out.outlierDetection = l.outlierDetection;
     if (l.tls) out.tls = l.tls;
+    if ('retryBudget' in l && l.retryBudget) out.retryBudget = l.retryBudget;
   }
   return out;
 }
@@ -72,12 +73,15 @@ function lbFields(p: TrafficPolicy): Record<string, unknown> {
 
 function circuitBreakers(p: TrafficPolicy): Record<string, unknown> | undefined {
   const cp = p.connectionPool;
-  if (!cp) return undefined;
+  const rb = p.retryBudget;
+  if (!cp && !rb) return undefined;
   const t = compact({
-    max_connections: u32(cp.tcp?.maxConnections),
-    max_pending_requests: u32(cp.http?.http1MaxPendingRequests),
-    max_requests: u32(cp.http?.http2MaxRequests),
-    max_retries: u32(cp.http?.maxRetries),
+    max_connections: u32(cp?.tcp?.maxConnections),
+    max_pending_requests: u32(cp?.http?.http1MaxPendingRequests),
+    max_requests: u32(cp?.http?.http2MaxRequests),
+    max_retries: u32(cp?.http?.maxRetries),
+    // Istio's trafficPolicy.retryBudget; Envoy then ignores max_retries.
+    retry_budget: rb ? compact({ budget_percent: rb.percent !== undefined ? { value: rb.percent } : undefined, min_retry_concurrency: u32(rb.minRetryConcurrency) }) : undefined,
   });
   return Object.keys(t).length ? { thresholds: [t] } : undefined;
 }
@@ -174,6 +178,9 @@ function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service
   if (cb) c['circuit_breakers'] = cb;
   const od = outlier(policy);
   if (od) c['outlier_detection'] = od;
+  // Istio: `distribute` is locality-weighted LB in Envoy; the weights come per proxy with EDS.
+  const locality = policy.loadBalancer?.localityLbSetting;
+  if (locality?.enabled !== false && (locality?.distribute?.length ?? 0) > 0) c['common_lb_config'] = { locality_weighted_lb_config: {} };
   if (proxy.flavour !== 'proxyless') {
     const ts = upstreamTransportSocket(tls, serviceSans(model, svc.hostname), svc.hostname);
     if (ts) c['transport_socket'] = ts;

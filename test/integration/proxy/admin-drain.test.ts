@@ -41,8 +41,8 @@ describe('admin port', () => {
     const dump = JSON.parse((await request(adminPort, '/config_dump')).body) as { listeners: { name: string }[]; clusters: { name: string }[] };
     expect(dump.listeners[0]!.name).toBe('l');
     expect(dump.clusters[0]!.name).toBe('c');
-    const clusters = JSON.parse((await request(adminPort, '/clusters')).body) as { hosts: { address: string }[] }[];
-    expect(clusters[0]!.hosts[0]!.address).toBe(`127.0.0.1:${backend.port}`);
+    const clusters = JSON.parse((await request(adminPort, '/clusters')).body) as { hosts: { address: string; locality: string; priority: number }[] }[];
+    expect(clusters[0]!.hosts[0]).toMatchObject({ address: `127.0.0.1:${backend.port}`, locality: 'r/z/', priority: 0 });
     expect((await request(adminPort, '/logging?level=debug')).status).toBe(200);
     expect((await request(adminPort, '/logging?level=loud')).status).toBe(400);
     expect((await request(adminPort, '/drain')).status).toBe(405);

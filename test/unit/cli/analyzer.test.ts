@@ -313,6 +313,25 @@ spec:
     expect(fs.filter((f) => f.code === CODES.unsupportedField.code).map((f) => f.path).sort()).toEqual(['spec.http[0].match[0].statPrefix', 'spec.http[0].mirrors']);
   });
 
+  it('WEFT-A0013 knows localityLbSetting and retryBudget on DestinationRules', () => {
+    const fs = run(`apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: { name: r, namespace: shop }
+spec:
+  host: reviews
+  trafficPolicy:
+    retryBudget: { percent: 20, minRetryConcurrency: 3 }
+    outlierDetection: { consecutive5xxErrors: 3 }
+    loadBalancer:
+      localityLbSetting:
+        failover: [{ from: east, to: west }]
+        failoverPriority: [topology.kubernetes.io/region]
+        enabled: true
+        bogus: 1
+`);
+    expect(fs.filter((f) => f.code === CODES.unsupportedField.code).map((f) => f.path)).toEqual(['spec.trafficPolicy.loadBalancer.localityLbSetting.bogus']);
+  });
+
   it('WEFT-A0014 unsupported kind and API version', () => {
     const fs = run(`apiVersion: networking.istio.io/v1alpha3
 kind: EnvoyFilter

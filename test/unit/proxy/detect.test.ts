@@ -120,10 +120,26 @@ describe('bootstrap from the injected environment', () => {
     expect(b.nodeId).toBe('sidecar~10.1.0.5~p.ns~ns.svc.cluster.local');
     expect(b.ports).toEqual({ admin: 15000, health: 15021 });
     expect(b.caAddress).toBeUndefined();
+    expect(b.locality).toBeUndefined();
+    expect(b.tracing).toEqual({ samplingPercent: 1, endpoint: '', protocol: 'otlp' });
+  });
+  it('reads tracing from the injected env (MeshConfig telemetry.tracing)', () => {
+    const t = bootstrapFromEnv({ ...env, WEFT_TRACING_ENDPOINT: 'zipkin.obs:9411', WEFT_TRACING_SAMPLING: '12.5', WEFT_TRACING_PROTOCOL: 'zipkin' }, 'sidecar').tracing;
+    expect(t).toEqual({ samplingPercent: 12.5, endpoint: 'zipkin.obs:9411', protocol: 'zipkin' });
+  });
+  it('reads an optional locality for node.locality', () => {
+    expect(bootstrapFromEnv({ ...env, WEFT_LOCALITY: 'east/a' }, 'sidecar').locality).toEqual({ region: 'east', zone: 'a', subZone: '' });
+    expect(bootstrapFromEnv({ ...env, WEFT_LOCALITY: 'east/a/s1' }, 'sidecar').locality).toEqual({ region: 'east', zone: 'a', subZone: 's1' });
   });
   it.each([
     ['missing namespace', { ...env, WEFT_POD_NAMESPACE: undefined }, 'missing'],
     ['bad xds address', { ...env, WEFT_XDS_ADDRESS: 'no-port' }, 'host:port'],
+    ['tracing sampling over 100', { ...env, WEFT_TRACING_SAMPLING: '101' }, 'percentage in [0, 100]'],
+    ['tracing sampling not a number', { ...env, WEFT_TRACING_SAMPLING: 'lots' }, 'percentage in [0, 100]'],
+    ['tracing protocol unknown', { ...env, WEFT_TRACING_PROTOCOL: 'jaeger' }, 'otlp or zipkin'],
+    ['tracing endpoint without port', { ...env, WEFT_TRACING_ENDPOINT: 'collector' }, 'host:port'],
+    ['locality with too many parts', { ...env, WEFT_LOCALITY: 'a/b/c/d' }, 'region[/zone[/subzone]]'],
+    ['locality without region', { ...env, WEFT_LOCALITY: '/b' }, 'region[/zone[/subzone]]'],
   ])('rejects %s', (_n, e, msg) => {
     let err: unknown;
     try { bootstrapFromEnv(e, 'sidecar'); } catch (x) { err = x; }

@@ -50,7 +50,8 @@ describe('balancers', () => {
 
   it('skips ejected hosts, avoids previous hosts, fails over by priority', () => {
     const hs = [...hosts(2, 0), ...hosts(1, 1).map((h) => new Host({ ...h.endpoint, port: 2000 }))];
-    const lb = makeBalancer('round-robin', hs);
+    // One of two P0 hosts out: P0 health 1.4 x 50% = 70%, so 70% stays on P0 (r = 0.1 lands there).
+    const lb = makeBalancer('round-robin', hs, seq([0.1]));
     hs[0]!.ejectedUntil = 50;
     expect(lb.pick({ now: 10 })!.endpoint.port).toBe(1001);
     expect(lb.pick({ now: 10, avoid: new Set(['127.0.0.1:1001']) })!.endpoint.port).toBe(1001); // nothing else at priority 0

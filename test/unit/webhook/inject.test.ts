@@ -85,6 +85,13 @@ describe('injectPod', () => {
     expect(vols.find((v) => v.name === 'weft-trust-bundle')!.configMap!.name).toBe('weft-ca-root-cert');
   });
 
+  it('passes MeshConfig tracing to the proxy only when a collector is configured', () => {
+    const off = proxyOf(injectPod(samplePod(), { ...cfg, tracing: { samplingPercent: 1, endpoint: '', protocol: 'otlp' } }).pod);
+    expect(off.env!.filter((e) => e.name.startsWith('WEFT_TRACING_'))).toEqual([]);
+    const on = proxyOf(injectPod(samplePod(), { ...cfg, tracing: { samplingPercent: 2.5, endpoint: 'zipkin.obs:9411', protocol: 'zipkin' } }).pod);
+    expect([env(on, 'WEFT_TRACING_ENDPOINT'), env(on, 'WEFT_TRACING_SAMPLING'), env(on, 'WEFT_TRACING_PROTOCOL')]).toEqual(['zipkin.obs:9411', '2.5', 'zipkin']);
+  });
+
   it('rewrites HTTP probes to the health port and keeps the originals in env', () => {
     const { pod } = injectPod(samplePod(), cfg);
     const app = pod.spec!.containers.find((c) => c.name === 'web')!;
