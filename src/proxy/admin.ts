@@ -16,6 +16,8 @@ export interface AdminDeps {
   xds?: XdsClient;
   /** PEM chain of the workload certificate, for /certs. */
   certChainPem?: () => string | undefined;
+  /** SHA-256 of the root the workload certificate chains to (root rotation progress), for /certs. */
+  rootFingerprint?: () => string | undefined;
   /** Starts a graceful drain (SIGTERM does the same). */
   drain: () => void;
   now?: () => number;
@@ -110,7 +112,8 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
         if (!pem) { json(res, 200, { certificates: [] }); return; }
         try {
           const c = new X509Certificate(pem);
-          json(res, 200, { certificates: [{ subjectAltNames: peerUris({ subjectaltname: c.subjectAltName } as never), serial: c.serialNumber, validFrom: c.validFrom, validTo: c.validTo }] });
+          const root = deps.rootFingerprint?.();
+          json(res, 200, { certificates: [{ subjectAltNames: peerUris({ subjectaltname: c.subjectAltName } as never), serial: c.serialNumber, validFrom: c.validFrom, validTo: c.validTo, ...(root ? { rootFingerprint: root } : {}) }] });
         } catch {
           json(res, 500, { error: 'certificate unreadable' });
         }

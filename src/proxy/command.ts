@@ -93,6 +93,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
   const adminDeps = {
     proxy, xds, logger, drain: () => void shutdown(),
     certChainPem: () => wid?.agent.current()?.certChainPem.join(''),
+    rootFingerprint: () => wid?.agent.current()?.rootFingerprint,
     ...(wid ? { extraMetrics: () => workloadCertMetricsText(wid?.agent.current(), Date.now()) } : {}),
     appProbes: b.appProbes,
     ...(dns ? { dns } : {}),

@@ -12,8 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { parse } from 'yaml';
-import type { V1CustomResourceDefinition, V1Deployment, V1Pod, V1Role, V1RoleBinding, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod, V1Role, V1RoleBinding, V1Service, V1ServiceAccount } from '@kubernetes/client-node';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import * as k8s from '@kubernetes/client-node';
@@ -24,7 +23,8 @@ import { readPackageVersion } from '../../../src/cmd/version.js';
 import { validateMeshConfig, type MeshConfig } from '../../../src/api/meshconfig.js';
 import { clusterClients, waitFor } from '../../helpers/cluster.js';
 import { kubeconfigPath } from '../../helpers/paths.js';
-import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle, repoRoot } from '../kubelet/start.js';
+import { ensureIstioCrds } from '../../helpers/crds.js';
+import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle } from '../kubelet/start.js';
 import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
 import {
   BRIDGE_IP, containerLog, curlInNetns, httpFromHost, logDir, meshInjectionConfig, podNetns, readyPods, requestCount, sendRaw,
@@ -46,7 +46,6 @@ const extNs = `e2e-gw-ext-${id}`;
 const roId = `${id}r`;
 const roSysNs = `e2e-gw-rosys-${id}`;
 const roAppNs = `e2e-gw-ro-${id}`;
-const CRD_DIR = path.join(repoRoot, 'manifests', 'crds', 'istio');
 const HOST = 'httpbin.example.com';
 const GATEWAY_SA = 'weft-ingressgateway';
 
@@ -177,15 +176,8 @@ async function proxyRestarts(pod: V1Pod, container: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml'))) {
-    const crd = parse(fs.readFileSync(path.join(CRD_DIR, f), 'utf8')) as V1CustomResourceDefinition;
-    const name = crd.metadata!.name!;
-    const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
-    if (!existing) {
-      await clients.apiext.createCustomResourceDefinition({ body: crd });
-      createdCrds.push(name);
-    }
-  }
+  // 0. Istio CRDs (created only when absent; removed in afterAll only if we created them).
+  createdCrds.push(...await ensureIstioCrds(clients));
   for (const [name, labels] of [
     [sysNs, {}],
     [appNs, { [SEL]: id, 'weft.dev/injection': 'enabled' }],

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { defaultIptablesArgs } from '../../../src/api/injection.js';
 import { PROXY_PORTS } from '../../../src/api/sidecar.js';
 import { iptablesRules } from '../../../src/proxy/iptables.js';
+import { createNetnsPair } from '../../helpers/netns-pair.js';
 
 const NS = `weft-dns-${process.pid}`; // the meshed pod: app + DNS proxy
 const NS_B = `weft-dnsb-${process.pid}`; // the cluster's nameserver
@@ -35,18 +36,7 @@ function inNs(ns: string, args: string[], asProxy = false): Promise<Record<strin
 
 beforeAll(async () => {
   if (!prerequisites) return;
-  const sh = (ns: string, ...a: string[]): void => { execFileSync('ip', ['netns', 'exec', ns, ...a]); };
-  execFileSync('ip', ['netns', 'add', NS]);
-  execFileSync('ip', ['netns', 'add', NS_B]);
-  sh(NS, 'ip', 'link', 'set', 'lo', 'up');
-  sh(NS_B, 'ip', 'link', 'set', 'lo', 'up');
-  sh(NS, 'ip', 'link', 'add', 'wdns0', 'type', 'veth', 'peer', 'name', 'wdns1');
-  sh(NS, 'ip', 'link', 'set', 'wdns1', 'netns', NS_B);
-  sh(NS, 'ip', 'addr', 'add', `${IP_A}/24`, 'dev', 'wdns0');
-  sh(NS_B, 'ip', 'addr', 'add', `${NAMESERVER}/24`, 'dev', 'wdns1');
-  sh(NS, 'ip', 'link', 'set', 'wdns0', 'up');
-  sh(NS_B, 'ip', 'link', 'set', 'wdns1', 'up');
-  execFileSync('ip', ['netns', 'exec', NS, 'iptables-restore', '--noflush'], { input: iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [], dnsCapturePort: PROXY_PORTS.dns }) });
+  createNetnsPair({ ns: NS, peerNs: NS_B, ifName: 'wdns0', peerIfName: 'wdns1', ip: IP_A, peerIp: NAMESERVER, rules: iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [], dnsCapturePort: PROXY_PORTS.dns }) });
   await inNs(NS_B, ['stub', NAMESERVER]);
   expect(await inNs(NS, ['dns', NAMESERVER], true)).toEqual({ ready: true, uid: 1337 });
 }, 30_000);

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { defaultIptablesArgs } from '../../../src/api/injection.js';
 import { iptablesRules } from '../../../src/proxy/iptables.js';
+import { createNetnsPair } from '../../helpers/netns-pair.js';
 
 const NS = `weft-pt-${process.pid}`; // the meshed pod: app client + proxy
 const NS_B = `weft-ptb-${process.pid}`; // a remote pod no service covers
@@ -37,18 +38,7 @@ const d = canRun ? describe : describe.skip;
 
 beforeAll(async () => {
   if (!canRun) return;
-  const sh = (ns: string, ...a: string[]): void => { execFileSync('ip', ['netns', 'exec', ns, ...a]); };
-  execFileSync('ip', ['netns', 'add', NS]);
-  execFileSync('ip', ['netns', 'add', NS_B]);
-  sh(NS, 'ip', 'link', 'set', 'lo', 'up');
-  sh(NS_B, 'ip', 'link', 'set', 'lo', 'up');
-  sh(NS, 'ip', 'link', 'add', 'weft0', 'type', 'veth', 'peer', 'name', 'weft1');
-  sh(NS, 'ip', 'link', 'set', 'weft1', 'netns', NS_B);
-  sh(NS, 'ip', 'addr', 'add', `${IP_A}/24`, 'dev', 'weft0');
-  sh(NS_B, 'ip', 'addr', 'add', `${IP}/24`, 'dev', 'weft1');
-  sh(NS, 'ip', 'link', 'set', 'weft0', 'up');
-  sh(NS_B, 'ip', 'link', 'set', 'weft1', 'up');
-  execFileSync('ip', ['netns', 'exec', NS, 'iptables-restore', '--noflush'], { input: iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [] }) });
+  createNetnsPair({ ns: NS, peerNs: NS_B, ifName: 'weft0', peerIfName: 'weft1', ip: IP_A, peerIp: IP, rules: iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [] }) });
   await inNs(['backend', IP, '8080'], false, NS_B);
   await inNs(['tcp-backend', IP, '9000'], false, NS_B);
   const proxy = await inNs(['passthrough-proxy', IP, '8080'], true);
