@@ -101,7 +101,7 @@ describe('weftctl plan', () => {
     const f = file('change.yaml', changeYaml(ns.name));
     const r = await weftctl(['plan', '-n', ns.name, '-f', f]);
     expect(r.err).toContain(`DestinationRule ${ns.name}/reviews is valid (server dry run)`);
-    expect(r.code).toBe(0);
+    expect({ code: r.code, err: r.code === 0 ? '' : r.err }).toEqual({ code: 0, err: '' });
     const fqdn = `reviews.${ns.name}.svc.cluster.local`;
     expect(r.out).toMatch(/^WORKLOAD\s+KIND\s+NAME\s+CHANGE/m);
     expect(r.out).toMatch(new RegExp(`${ns.name}/productpage\\s+cluster\\s+outbound\\|9080\\|v1\\|${fqdn.replace(/\./g, '\\.')}\\s+\\+`));

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { loadYaml } from '@kubernetes/client-node';
 import type { V1CustomResourceDefinition } from '@kubernetes/client-node';
-import { clusterClients, createTestNamespace, waitFor, type TestNamespace } from '../../helpers/cluster.js';
+import { clusterClients, createTestNamespace, type TestNamespace } from '../../helpers/cluster.js';
+import { ensureIstioCrds } from '../../helpers/crds.js';
 import { ISTIO_VALIDATORS } from '../../../src/api/istio/validate.js';
 
 const dir = path.join(process.cwd(), 'manifests/crds/istio');
@@ -39,18 +40,7 @@ describe('Istio CRDs on the real API server', () => {
 
   beforeAll(async () => {
     ns = await createTestNamespace('xds-crd');
-    for (const crd of crds) {
-      const name = crd.metadata!.name!;
-      const existing = await clients.apiext.readCustomResourceDefinition({ name }).catch(() => undefined);
-      if (!existing) {
-        await clients.apiext.createCustomResourceDefinition({ body: crd });
-        created.push(name);
-      }
-      await waitFor(`${name} established`, async () => {
-        const c = await clients.apiext.readCustomResourceDefinition({ name });
-        return c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True');
-      });
-    }
+    created.push(...await ensureIstioCrds(clients));
   });
 
   afterAll(async () => {
