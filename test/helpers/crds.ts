@@ -11,6 +11,9 @@ import { repoRoot } from './paths.js';
 const CRD_DIR = path.join(repoRoot, 'manifests/crds/istio');
 
 /** Applies the Istio CRDs that are absent and waits until all are Established; returns the names it created. */
+/** KubernetesObjectApi's discovery lookup (public at runtime, protected in its typings). */
+interface Discovery { resource(apiVersion: string, kind: string): Promise<unknown> }
+
 export async function ensureIstioCrds(clients: Pick<KubeClients, 'apiext'>): Promise<string[]> {
   const created: string[] = [];
   for (const f of fs.readdirSync(CRD_DIR).filter((x) => x.endsWith('.yaml')).sort()) {
@@ -43,7 +46,7 @@ export async function ensureIstioCrds(clients: Pick<KubeClients, 'apiext'>): Pro
           custom.listClusterCustomObject({ group: crd.spec.group, version: v.name, plural: crd.spec.names.plural, limit: 1 }).then(() => true, () => false), 30_000, 100);
         // ... and in discovery, which clients that apply by kind (kubectl, weftctl) consult first.
         await waitFor(`${name} ${v.name} in discovery`, async () =>
-          KubernetesObjectApi.makeApiClient(api).resource(`${crd.spec.group}/${v.name}`, crd.spec.names.kind).then((r) => r !== undefined, () => false), 30_000, 100);
+          (KubernetesObjectApi.makeApiClient(api) as unknown as Discovery).resource(`${crd.spec.group}/${v.name}`, crd.spec.names.kind).then((r) => r !== undefined, () => false), 30_000, 100);
       }
     }
   }
