@@ -96,7 +96,9 @@ describe('ROOTCA over ADS (real control plane, real xDS client)', () => {
     expect(clients[0]!.lastNack.get(TYPE_URLS.secret)!.message).toContain('ROOTCA: the trust bundle holds no PEM certificate');
     expect(received.length).toBe(3); // never handed to the identity
     expect(sync(SUBSCRIBER)!.ackedVersion).toBe(good);
-    expect(cp.status().proxies.find((p) => p.nodeId === SUBSCRIBER)!.types.find((t) => t.type === 'SDS')?.state).toBe('NACKED');
+    // The client records its NACK before the server has read it: wait for the server's side.
+    await until('the control plane saw the NACK', () => cp.status().proxies.find((p) => p.nodeId === SUBSCRIBER)!.types.find((t) => t.type === 'SDS')?.state === 'NACKED');
+    expect(sync(SUBSCRIBER)!.ackedVersion).toBe(good);
   });
 
   it('NACKs a bundle the proxy refuses to apply, with the proxy\'s error', async () => {
