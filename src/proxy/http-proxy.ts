@@ -427,11 +427,16 @@ export class HttpProxy {
     const host = cs?.cluster.originalDst ? undefined : cs?.balancer.pick({ now: this.deps.now() });
     if (!cs || !host) return;
     const h: HeaderBag = { ...headers, host: `${String(headers.host ?? '')}-shadow` };
-    const r = http.request({ host: host.endpoint.address, port: host.endpoint.port, method, path, headers: h as http.OutgoingHttpHeaders, agent: cs.agentFor(host), setHost: false });
-    r.on('response', (x) => x.resume());
-    r.on('error', () => { /* shadow traffic never affects the real request */ });
-    r.setTimeout(10_000, () => r.destroy());
-    r.end(body);
+    const send = (staleRetried: boolean): void => {
+      const r = http.request({ host: host.endpoint.address, port: host.endpoint.port, method, path, headers: h as http.OutgoingHttpHeaders, agent: cs.agentFor(host), setHost: false });
+      r.on('response', (x) => x.resume());
+      // A pooled keep-alive socket the upstream closed meanwhile: once on a fresh one,
+      // as the primary path does; otherwise shadow traffic never affects the real request.
+      r.on('error', () => { if (r.reusedSocket && !staleRetried) send(true); });
+      r.setTimeout(10_000, () => r.destroy());
+      r.end(body);
+    };
+    send(false);
   }
 
   /** WebSocket and other Upgrade requests: route, then splice raw bytes both ways. */

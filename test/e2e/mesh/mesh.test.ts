@@ -437,7 +437,9 @@ describe('Istio traffic-management and security tasks through real pods', () => 
     expect(r.versions).toEqual({ v1: 10 });
     expect(await hits(probe)).toBe(10);
     // Mirrors are fire-and-forget: give them a moment, bounded.
-    await waitFor('v2 received the 10 mirrored copies', async () => (await hits(probe, { 'end-user': 'jason' })) === 10, 15_000, 300);
+    let seen = -1;
+    await waitFor('v2 received the 10 mirrored copies', async () => (seen = await hits(probe, { 'end-user': 'jason' })) === 10, 15_000, 300)
+      .catch((e: unknown) => { throw new Error(`${String(e)} (v2 saw ${seen})`, { cause: e }); });
     expect(await hits(probe, { 'end-user': 'jason' })).toBe(10);
   }, 90_000);
 

@@ -6,7 +6,8 @@ import { buildProxyConfig } from '../../../src/proxy/config/snapshot.js';
 import { cla, edsCluster, httpListener, routeConfig } from '../../unit/proxy/fixtures.js';
 import { agent, freePort, httpBackend, rawExchange, request, startProxy, type Backend } from './helpers.js';
 
-let v1: Backend, v2: Backend, flaky: Backend, slow: Backend, bad: Backend, good: Backend;
+let v1: Backend, v2: Backend, flaky: Backend, slow: Backend, bad: Backend, good: Backend, stale: Backend;
+let staleAnswered = 0;
 let proxy: Proxy;
 let port: number;
 let flakyCount = 0;
@@ -29,18 +30,19 @@ function resources(p: number): Parameters<typeof buildProxyConfig>[0] {
       { match: { prefix: '/ws' }, route: { cluster: 'v1' } },
       { match: { prefix: '/abort' }, route: { cluster: 'v1' }, typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT, abort: { http_status: 418, percentage: { numerator: 30 } } } } },
       { match: { prefix: '/delay' }, route: { cluster: 'v1' }, typed_per_filter_config: { 'envoy.filters.http.fault': { '@type': FAULT, delay: { fixed_delay: { nanos: 150_000_000 }, percentage: { numerator: 50 } } } } },
+      { match: { prefix: '/mirror-stale' }, route: { cluster: 'v1', request_mirror_policies: [{ cluster: 'stale', runtime_fraction: { default_value: { numerator: 100 } } }] } },
       { match: { prefix: '/mirror' }, route: { cluster: 'v1', request_mirror_policies: [{ cluster: 'v2', runtime_fraction: { default_value: { numerator: 100 } } }] } },
       { match: { prefix: '/' }, route: { cluster: 'v1' }, request_headers_to_add: [{ header: { key: 'x-added', value: 'yes' } }], response_headers_to_remove: ['server'] },
     ])],
     clusters: [
       edsCluster('v1', { upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } } }), edsCluster('v2'),
-      edsCluster('flaky', { circuit_breakers: { thresholds: [{ max_retries: { value: 100 } }] } }), edsCluster('slow'), edsCluster('dead'),
+      edsCluster('flaky', { circuit_breakers: { thresholds: [{ max_retries: { value: 100 } }] } }), edsCluster('slow'), edsCluster('dead'), edsCluster('stale'),
       edsCluster('cb', { circuit_breakers: { thresholds: [{ max_connections: { value: 1 }, max_pending_requests: { value: 1 }, max_requests: { value: 1024 } }] } }),
       edsCluster('outlier', { outlier_detection: { consecutive_5xx: { value: 3 }, interval: { nanos: 200_000_000 }, base_ejection_time: { seconds: 30 }, max_ejection_percent: { value: 50 } } }),
     ],
     endpoints: [
       cla('v1', [v1.port]), cla('v2', [v2.port]), cla('flaky', [flaky.port]), cla('slow', [slow.port]), cla('cb', [slow.port]),
-      cla('outlier', [bad.port, good.port]), cla('dead', [1]),
+      cla('outlier', [bad.port, good.port]), cla('dead', [1]), cla('stale', [stale.port]),
     ],
   };
 }
@@ -62,6 +64,17 @@ beforeAll(async () => {
   slow = await httpBackend('slow', (req, res) => { req.resume(); setTimeout(() => res.end('slow'), 400); });
   bad = await httpBackend('bad', (req, res) => { req.resume(); res.writeHead(500).end('bad'); });
   good = await httpBackend('good', (req, res) => { req.resume(); res.end('good'); });
+  // Closes every keep-alive socket as its second request arrives: the race where an upstream's
+  // idle timeout fires just as the proxy reuses a pooled socket.
+  const served = new WeakMap<net.Socket, number>();
+  stale = await httpBackend('stale', (req, res) => {
+    const n = (served.get(req.socket) ?? 0) + 1;
+    served.set(req.socket, n);
+    if (n > 1) { req.socket.destroy(); return; }
+    req.resume();
+    staleAnswered++;
+    res.end('ok');
+  });
   port = await freePort();
   proxy = await startProxy(resources(port));
 });
@@ -69,7 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   agent.destroy();
   await proxy.close();
-  for (const b of [v1, v2, flaky, slow, bad, good]) await b.close();
+  for (const b of [v1, v2, flaky, slow, bad, good, stale]) await b.close();
 });
 
 describe('HTTP/1.1 proxying', () => {
@@ -200,6 +213,16 @@ describe('fault injection and mirroring', () => {
     const end = Date.now() + 2000;
     while (v2.hits === before && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
     expect(v2.hits).toBe(before + 1);
+  });
+
+  it('a shadow copy that meets a pooled socket the upstream just closed is resent once on a fresh one', async () => {
+    for (let i = 1; i <= 3; i++) {
+      expect((await request(port, '/mirror-stale')).headers['x-backend']).toBe('v1');
+      const end = Date.now() + 2000;
+      while (staleAnswered < i && Date.now() < end) await new Promise((res) => setTimeout(res, 10));
+      expect(staleAnswered).toBe(i);
+    }
+    expect(stale.hits).toBe(5); // 3 answered + 2 that met a closing socket and were resent
   });
 });
 
