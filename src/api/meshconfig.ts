@@ -45,7 +45,22 @@ export interface Resources {
   limits?: ResourceList;
 }
 
-export interface ControlPlaneSpec {
+/** A pod toleration, as in core/v1 (Istio's k8s.tolerations). */
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+/** Where a component's pods may run (Istio's k8s.nodeSelector / k8s.tolerations). */
+export interface Placement {
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+}
+
+export interface ControlPlaneSpec extends Placement {
   replicas?: number;
   resources?: Resources;
   logLevel?: LogLevel;
@@ -59,7 +74,7 @@ export interface GatewayPort {
   nodePort?: number;
 }
 
-export interface GatewaySpec {
+export interface GatewaySpec extends Placement {
   name: string;
   type: GatewayType;
   replicas?: number;
@@ -270,8 +285,8 @@ export interface ResolvedMeshConfigSpec {
   version: string;
   namespace: string;
   hub: string;
-  controlPlane: Required<Pick<ControlPlaneSpec, 'replicas' | 'logLevel'>> & { resources: Resources };
-  gateways: Array<Required<Pick<GatewaySpec, 'name' | 'type' | 'replicas' | 'serviceType'>> & { ports: Array<Required<Pick<GatewayPort, 'name' | 'port' | 'targetPort' | 'protocol'>> & { nodePort?: number }>; labels: Record<string, string>; resources: Resources }>;
+  controlPlane: Required<Pick<ControlPlaneSpec, 'replicas' | 'logLevel'>> & { resources: Resources } & Required<Placement>;
+  gateways: Array<Required<Pick<GatewaySpec, 'name' | 'type' | 'replicas' | 'serviceType'>> & { ports: Array<Required<Pick<GatewayPort, 'name' | 'port' | 'targetPort' | 'protocol'>> & { nodePort?: number }>; labels: Record<string, string>; resources: Resources } & Required<Placement>>;
   proxy: {
     image: string;
     version: string;
@@ -341,6 +356,10 @@ function copyResources(r: Resources | undefined, dflt: Resources): Resources {
   return JSON.parse(JSON.stringify(r ?? dflt)) as Resources;
 }
 
+function copyPlacement(p: Placement | undefined): Required<Placement> {
+  return { nodeSelector: { ...(p?.nodeSelector ?? {}) }, tolerations: (p?.tolerations ?? []).map((t) => ({ ...t })) };
+}
+
 /** Fills every default. Pure; assumes the spec passed validateMeshConfig. */
 export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigSpec {
   const d = MESHCONFIG_DEFAULTS;
@@ -354,6 +373,7 @@ export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigS
       replicas: spec.controlPlane?.replicas ?? d.controlPlaneReplicas,
       logLevel: spec.controlPlane?.logLevel ?? d.logLevel,
       resources: copyResources(spec.controlPlane?.resources, d.controlPlaneResources),
+      ...copyPlacement(spec.controlPlane),
     },
     gateways: (spec.gateways ?? []).map((g) => ({
       name: g.name,
@@ -369,6 +389,7 @@ export function resolveMeshConfigSpec(spec: MeshConfigSpec): ResolvedMeshConfigS
       })),
       labels: { ...(g.labels ?? {}) },
       resources: copyResources(g.resources, d.gatewayResources),
+      ...copyPlacement(g),
     })),
     proxy: {
       image: spec.proxy?.image ?? `${hub.replace(/\/+$/, '')}/weft:${proxyVersion}`,
@@ -577,6 +598,33 @@ class Checker {
     const a = this.arr(v, path, 64);
     a?.forEach((p, i) => this.int(p, `${path}[${i}]`, 1, 65535));
   }
+  labelMap(v: unknown, path: string): void {
+    const m = this.obj(v, path);
+    if (!m) return;
+    for (const [k, val] of Object.entries(m)) {
+      if (!LABEL_KEY_RE.test(k) || k.length > 316) this.add(path, `invalid label key "${k}"`);
+      if (typeof val !== 'string' || !LABEL_VALUE_RE.test(val) || val.length > 63) this.add(`${path}.${k}`, `invalid label value ${JSON.stringify(val)}: at most 63 alphanumerics, -, _ or .`);
+    }
+  }
+  /** nodeSelector + tolerations, with the API server's own rules for tolerations. */
+  placement(o: Record<string, unknown>, path: string): void {
+    this.labelMap(o.nodeSelector, `${path}.nodeSelector`);
+    this.arr(o.tolerations, `${path}.tolerations`, 32)?.forEach((tv, i) => {
+      const tp = `${path}.tolerations[${i}]`;
+      const t = this.obj(tv, tp);
+      if (!t) return;
+      this.known(t, tp, ['key', 'operator', 'value', 'effect', 'tolerationSeconds']);
+      const key = this.str(t.key, `${tp}.key`, { maxLen: 316 });
+      if (key !== undefined && key !== '' && !LABEL_KEY_RE.test(key)) this.add(`${tp}.key`, `invalid key "${key}": must be a label key`);
+      const op = this.enumOf(t.operator, `${tp}.operator`, ['Exists', 'Equal'] as const) ?? 'Equal';
+      this.str(t.value, `${tp}.value`, { maxLen: 63 });
+      if (op === 'Exists' && t.value !== undefined && t.value !== '') this.add(`${tp}.value`, 'must be empty when operator is Exists');
+      if (op === 'Equal' && (key === undefined || key === '')) this.add(`${tp}.key`, 'is required unless operator is Exists');
+      const effect = this.enumOf(t.effect, `${tp}.effect`, ['NoSchedule', 'PreferNoSchedule', 'NoExecute'] as const);
+      this.int(t.tolerationSeconds, `${tp}.tolerationSeconds`, -2147483648, 2147483647);
+      if (t.tolerationSeconds !== undefined && effect !== 'NoExecute') this.add(`${tp}.tolerationSeconds`, 'is only allowed when effect is NoExecute');
+    });
+  }
 }
 
 /** Validates a whole MeshConfig object (apiVersion/kind/metadata/spec). Pure. */
@@ -617,8 +665,9 @@ function validateSpecInto(c: Checker, specV: unknown): void {
 
   const cp = c.obj(spec.controlPlane, 'spec.controlPlane');
   if (cp) {
-    c.known(cp, 'spec.controlPlane', ['replicas', 'resources', 'logLevel']);
+    c.known(cp, 'spec.controlPlane', ['replicas', 'resources', 'logLevel', 'nodeSelector', 'tolerations']);
     c.int(cp.replicas, 'spec.controlPlane.replicas', 0, 100);
+    c.placement(cp, 'spec.controlPlane');
     c.resources(cp.resources, 'spec.controlPlane.resources');
     c.enumOf(cp.logLevel, 'spec.controlPlane.logLevel', LOG_LEVELS);
   }
@@ -630,7 +679,8 @@ function validateSpecInto(c: Checker, specV: unknown): void {
       const p = `spec.gateways[${i}]`;
       const g = c.obj(gv, p);
       if (!g) return;
-      c.known(g, p, ['name', 'type', 'replicas', 'serviceType', 'ports', 'labels', 'resources']);
+      c.known(g, p, ['name', 'type', 'replicas', 'serviceType', 'ports', 'labels', 'resources', 'nodeSelector', 'tolerations']);
+      c.placement(g, p);
       if (g.name === undefined) c.add(`${p}.name`, 'is required');
       const name = c.str(g.name, `${p}.name`, { re: DNS_LABEL_RE, reHint: 'must be a DNS label', maxLen: 40 });
       if (name !== undefined) {
@@ -668,13 +718,7 @@ function validateSpecInto(c: Checker, specV: unknown): void {
         c.int(port.nodePort, `${pp}.nodePort`, 1, 65535);
         if (port.nodePort !== undefined && g.serviceType !== 'NodePort' && g.serviceType !== 'LoadBalancer') c.add(`${pp}.nodePort`, 'is only allowed when serviceType is NodePort or LoadBalancer');
       });
-      const labels = c.obj(g.labels, `${p}.labels`);
-      if (labels) {
-        for (const [k, v] of Object.entries(labels)) {
-          if (!LABEL_KEY_RE.test(k) || k.length > 316) c.add(`${p}.labels`, `invalid label key "${k}"`);
-          if (typeof v !== 'string' || !LABEL_VALUE_RE.test(v) || v.length > 63) c.add(`${p}.labels.${k}`, `invalid label value ${JSON.stringify(v)}: at most 63 alphanumerics, -, _ or .`);
-        }
-      }
+      c.labelMap(g.labels, `${p}.labels`);
     });
   }
 

@@ -158,6 +158,14 @@ function meta(c: Ctx, name: string, namespaced: boolean, component: string, extr
   };
 }
 
+/** nodeSelector/tolerations for a pod spec, omitted when empty so renders stay minimal. */
+function placement(p: { nodeSelector: Record<string, string>; tolerations: unknown[] }): Record<string, unknown> {
+  return {
+    ...(Object.keys(p.nodeSelector).length > 0 ? { nodeSelector: { ...p.nodeSelector } } : {}),
+    ...(p.tolerations.length > 0 ? { tolerations: p.tolerations.map((t) => ({ ...(t as object) })) } : {}),
+  };
+}
+
 function excludedNamespaces(c: Ctx, ctx: RenderContext): string[] {
   return [...new Set([...WEBHOOK_EXCLUDED_NAMESPACES, c.ns, ctx.operatorNamespace])].sort();
 }
@@ -283,6 +291,7 @@ function renderRevision(c: Ctx, ctx: RenderContext, rev: RevisionToRender): Rend
           },
           spec: {
             serviceAccountName: name,
+            ...placement(c.spec.controlPlane),
             containers: [
               {
                 name: 'controlplane',
@@ -369,6 +378,7 @@ function renderGateway(c: Ctx, g: ResolvedMeshConfigSpec['gateways'][number], re
           metadata: { labels: { ...podLabels, 'app.kubernetes.io/version': version } },
           spec: {
             serviceAccountName: name,
+            ...placement(g),
             containers: [
               {
                 name: 'weft-proxy',
