@@ -14,6 +14,7 @@ import { cleanupAllPodNetworks } from './netns.js';
 import { PodWorker } from './pod-worker.js';
 import { CREATED_PATHS_FILE, removeCreatedMountPoints } from './launch.js';
 import { TcpForwarder } from './forwarder.js';
+import { ClusterDns } from './cluster-dns.js';
 import type { RefLookup } from './env.js';
 import type { ImageContext } from './images.js';
 import type { IssuedToken } from './volumes.js';
@@ -31,6 +32,8 @@ export interface KubeletOptions {
   /** Listen address of the in-pod API forwarder (host:port) and the real API server. */
   apiForwardListen: { host: string; port: number };
   apiTarget: { host: string; port: number };
+  /** Cluster DNS on this address, port 53 (the pods' nameserver); undefined = none. */
+  clusterDnsHost?: string;
   backoffBaseMs: number;
   backoffMaxMs: number;
   deleteNodeOnExit: boolean;
@@ -50,6 +53,7 @@ export class ProcessKubelet {
   private readonly rest: KubeRest;
   private readonly node: NodeAgent;
   private readonly forwarder: TcpForwarder;
+  private clusterDns: ClusterDns | undefined;
   private readonly workers = new Map<string, PodWorker>();
   private informer: Informer<PodObject> | undefined;
   private ipam: Ipam | undefined;
@@ -102,6 +106,7 @@ export class ProcessKubelet {
     fs.mkdirSync(path.join(this.o.stateDir, 'pods'), { recursive: true, mode: 0o755 });
     fs.chmodSync(this.o.stateDir, 0o755);
     await this.forwarder.start();
+    await this.startClusterDns();
     await this.node.register();
     this.podCIDR = await this.node.waitForPodCIDR();
     log.info({ podCIDR: this.podCIDR }, 'node podCIDR assigned');
@@ -117,6 +122,20 @@ export class ProcessKubelet {
     informer.start();
     await informer.waitForSync();
     log.info({ node: this.o.nodeName }, 'process kubelet ready');
+  }
+
+  private async startClusterDns(): Promise<void> {
+    const host = this.o.clusterDnsHost;
+    if (!host) return;
+    const dns = new ClusterDns({ rest: this.rest, host, logger: this.o.logger.child({ component: 'cluster-dns' }) });
+    try {
+      await dns.start();
+      this.clusterDns = dns;
+    } catch (e) {
+      // Port 53 taken (another resolver on the bridge): pods still run, names just don't resolve.
+      this.o.logger.warn({ err: errorMessage(e), host }, 'cluster dns not started');
+      await dns.stop().catch(() => undefined);
+    }
   }
 
   private onPod(type: 'add' | 'update' | 'delete', pod: PodObject): void {
@@ -152,6 +171,7 @@ export class ProcessKubelet {
       images: this.o.images,
       lookup: this.lookup(),
       requestToken: (ns, sa, p, aud, exp) => this.requestToken(ns, sa, p, aud, exp),
+      nameservers: this.o.clusterDnsHost ? [this.o.clusterDnsHost] : ['127.0.0.1'],
       baseEnv: {
         PATH: `${path.dirname(this.o.images.nodePath)}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
         HOME: '/root',
@@ -185,6 +205,7 @@ export class ProcessKubelet {
       /* not empty (someone else's files) or already gone */
     }
     await this.forwarder.stop();
+    await this.clusterDns?.stop();
     await this.node.shutdown(this.o.deleteNodeOnExit);
     this.rest.close();
     log.info({ pods: all.length }, 'process kubelet stopped');

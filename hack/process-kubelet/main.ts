@@ -69,6 +69,7 @@ async function main(): Promise<void> {
     .option('--state-dir <dir>', 'per-pod state (volumes, logs)', path.join(clusterDir, 'process-kubelet'))
     .option('--pid-file <path>', 'pid file; a live owner makes this exit with code 3', path.join(clusterDir, 'process-kubelet.pid'))
     .option('--api-forward <host:port>', 'in-pod API address (forwarded to the API server)', '10.88.0.1:16443')
+    .option('--cluster-dns <ip>', "cluster DNS address (port 53): pods' nameserver; '' = none", '10.88.0.1')
     .option('--version-cache <dir>', 'builds of previous weft versions: <dir>/<version>/dist/...', defaultVersionCacheDir())
     .option('--backoff-base-ms <n>', 'container restart backoff start', '1000')
     .option('--backoff-max-ms <n>', 'container restart backoff cap', '30000')
@@ -77,7 +78,7 @@ async function main(): Promise<void> {
     .parse();
   const opts = program.opts<{
     kubeconfig: string; nodeName: string; nodeIp: string; bridge: string; gateway: string; podPrefixLen: string; stateDir: string;
-    pidFile: string; apiForward: string; versionCache: string; backoffBaseMs: string; backoffMaxMs: string; keepNode: boolean; logLevel: string;
+    pidFile: string; apiForward: string; clusterDns: string; versionCache: string; backoffBaseMs: string; backoffMaxMs: string; keepNode: boolean; logLevel: string;
   }>();
   const logger = createRootLogger('process-kubelet', { level: opts.logLevel });
   const other = acquirePidFile(opts.pidFile);
@@ -98,6 +99,7 @@ async function main(): Promise<void> {
     images: { repoRoot: REPO_ROOT, weftVersion: pkg.version, versionCacheDir: opts.versionCache, nodePath: process.execPath },
     apiForwardListen: parseHostPort(opts.apiForward),
     apiTarget: { host: server.hostname, port: Number(server.port || 443) },
+    ...(opts.clusterDns ? { clusterDnsHost: opts.clusterDns } : {}),
     backoffBaseMs: Number(opts.backoffBaseMs),
     backoffMaxMs: Number(opts.backoffMaxMs),
     deleteNodeOnExit: !opts.keepNode,

@@ -30,6 +30,8 @@ export interface PodWorkerDeps {
   requestToken: VolumeDeps['requestToken'];
   /** Env every container starts with (PATH, KUBERNETES_SERVICE_HOST/PORT). */
   baseEnv: Record<string, string>;
+  /** resolv.conf nameservers unless the pod's dnsConfig names its own. */
+  nameservers: string[];
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Called when the worker has fully finished (pod deleted and resources gone). */
@@ -163,7 +165,7 @@ export class PodWorker {
       const dnsConfig = this.pod.spec?.dnsConfig;
       this.net = await createPodNetwork(this.uid, ip, this.deps.net, {
         hostname: this.pod.spec?.hostname ?? this.pod.metadata?.name ?? 'pod',
-        nameservers: dnsConfig?.nameservers?.length ? dnsConfig.nameservers : ['127.0.0.1'],
+        nameservers: dnsConfig?.nameservers?.length ? dnsConfig.nameservers : this.deps.nameservers,
         searches: [...(dnsConfig?.searches ?? []), `${ns}.svc.cluster.local`, 'svc.cluster.local', 'cluster.local'],
         options: (dnsConfig?.options ?? []).map((o) => (o.value ? `${o.name}:${o.value}` : o.name ?? '')).filter(Boolean).concat(dnsConfig?.options?.some((o) => o.name === 'ndots') ? [] : ['ndots:5']),
       });
