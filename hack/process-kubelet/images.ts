@@ -61,6 +61,11 @@ export const FIXTURE_IMAGES: Readonly<Record<string, string>> = Object.freeze({
   'weft-test/echo': 'echo.js',
   'weft-test/tcp-echo': 'tcp-echo.js',
   'weft-test/grpc-echo': 'grpc-echo.js',
+  // Bookinfo: one image per service, as in Istio's sample; reviews picks v1|v2|v3 from SERVICE_VERSION.
+  'weft-test/bookinfo-productpage': 'bookinfo/productpage.js',
+  'weft-test/bookinfo-details': 'bookinfo/details.js',
+  'weft-test/bookinfo-reviews': 'bookinfo/reviews.js',
+  'weft-test/bookinfo-ratings': 'bookinfo/ratings.js',
 });
 
 /** Images whose entrypoint is the host's shell: handy for init containers in tests. */

@@ -42,6 +42,8 @@ describe('image table', () => {
   it('maps sample apps to fixtures and rejects unknown images', () => {
     expect((resolveImage('weft-test/echo:1', ctx) as ResolvedImage).entrypoint).toEqual(['/bin/node', '/repo/dist/test/fixtures/apps/echo.js']);
     expect((resolveImage('registry.local/weft-test/tcp-echo:1', ctx) as ResolvedImage).entrypoint[1]).toBe('/repo/dist/test/fixtures/apps/tcp-echo.js');
+    expect((resolveImage('weft-test/bookinfo-reviews:1', ctx) as ResolvedImage).entrypoint[1]).toBe('/repo/dist/test/fixtures/apps/bookinfo/reviews.js');
+    expect((resolveImage('weft-test/bookinfo-productpage:1', ctx) as ResolvedImage).imageID).toBe('process-kubelet://weft-test/bookinfo-productpage@1');
     expect(resolveImage('nginx:1.27', ctx)).toEqual({ ok: false, image: 'nginx:1.27', reason: 'ErrImagePull', message: "image nginx:1.27 is not in the process kubelet's image table" });
   });
 });
