@@ -90,7 +90,10 @@ launch kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
   --authorization-mode Node,RBAC --allow-privileged=true --cert-dir "$PKI/apiserver-generated" \
-  --watch-cache-sizes=configmaps#0 -v=1
+  --watch-cache-sizes=configmaps#0 --enable-aggregator-routing=true -v=1
+# --enable-aggregator-routing: webhook (and aggregated API) calls go to a Service's endpoint
+# addresses, not its ClusterIP: there is no kube-proxy, the service CIDR is blackholed, and pods
+# on the process kubelet's bridge are reachable by their own IPs (the operator's webhook pod).
 # configmaps#0: ConfigMap watches go straight to etcd, so a test can compact etcd and see the real
 # 410 Gone a long-lived cluster produces; a young watch cache would accept any old resourceVersion.
 
