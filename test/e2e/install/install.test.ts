@@ -1,0 +1,166 @@
+// Install from the real manifests, as a user would: `kubectl apply -f manifests/`, a MeshConfig,
+// `kubectl wait --for=condition=Ready`. The operator, the control plane it renders and the
+// sidecars it injects all run as real processes on the process kubelet (no in-process stand-ins).
+// A labeled namespace gets injected pods that obtain SPIFFE certs from the in-pod control plane
+// and pass mTLS traffic; then uninstall leaves 0 Weft resources.
+//
+// The one dev overlay: the operator Deployment (and, through MeshConfig placement fields, the
+// control plane) is pinned to the process kubelet's node; everywhere else kwok would only
+// pretend to run it. Name lookups use the process kubelet's cluster DNS; the API server calls
+// the operator's webhook at its pod IP (--enable-aggregator-routing, no kube-proxy here).
+// NETWORK RULE: all traffic is between pod netns on the test bridge and 127.0.0.1.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { V1Pod } from '@kubernetes/client-node';
+import { clusterClients, waitFor } from '../../helpers/cluster.js';
+import { kubeconfigPath, repoRoot } from '../../helpers/paths.js';
+import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle } from '../kubelet/start.js';
+import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
+import { containerLog, curlInNetns, podNetns, readyPods } from '../mesh/harness.js';
+import { readPackageVersion } from '../../../src/cmd/version.js';
+
+const clients = clusterClients();
+const kubectlPath = path.join(execFileSync('bash', [path.join(repoRoot, 'hack/build-cluster-bins.sh'), '--print-dir']).toString().trim(), 'kubectl');
+const kubectl = async (...args: string[]): Promise<string> => {
+  try {
+    return (await promisify(execFile)(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 240_000 })).stdout;
+  } catch (e) {
+    throw new Error(`kubectl ${args.join(' ')}: ${(e as { stderr?: string }).stderr ?? String(e)}`, { cause: e });
+  }
+};
+const kubectlStdin = (input: string, ...args: string[]): Promise<string> => new Promise((resolve, reject) => {
+  const child = execFile(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
+    if (err) reject(new Error(`kubectl ${args.join(' ')}: ${stderr || String(err)}`)); else resolve(stdout);
+  });
+  child.stdin?.end(input);
+});
+
+const MESH_NS = 'weft-system';
+const APP_NS = 'e2e-install-app';
+const MC_NAME = 'default';
+const version = readPackageVersion();
+let kubelet: ProcessKubeletHandle | undefined;
+let serverPod: V1Pod | undefined;
+let clientPod: V1Pod | undefined;
+
+const placement = { nodeSelector: onProcessNode.nodeSelector, tolerations: onProcessNode.tolerations };
+const meshConfig = {
+  apiVersion: 'operator.weft.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: MC_NAME },
+  spec: { version, controlPlane: { ...placement }, updateStrategy: { dataPlaneRollout: { mode: 'Manual' } } },
+};
+
+function app(name: string, sa: string, env: { name: string; value: string }[] = []): object {
+  const labels = { app: name };
+  return {
+    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: APP_NS, labels },
+    spec: {
+      replicas: 1, selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          ...onProcessNode, serviceAccountName: sa, terminationGracePeriodSeconds: 2,
+          containers: [{
+            name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, ...env],
+            ports: [{ name: 'http', containerPort: 8080 }],
+            readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1 },
+          }],
+        },
+      },
+    },
+  };
+}
+
+/** Pods of the mesh namespace with their phase and restart counts, and their last log lines. */
+async function diagnostics(): Promise<string> {
+  const pods = await clients.core.listNamespacedPod({ namespace: MESH_NS }).catch(() => ({ items: [] as V1Pod[] }));
+  const lines = pods.items.map((p) => `${p.metadata?.name} ${p.spec?.nodeName ?? '-'} ${p.status?.phase} ${JSON.stringify(p.status?.containerStatuses?.map((s) => [s.name, s.ready, s.restartCount]))}\n${containerLog(p, p.spec?.containers[0]?.name ?? '', 1500)}`);
+  const mc = await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status.conditions}').catch((e: unknown) => String(e));
+  const apps = [serverPod, clientPod].filter((p): p is V1Pod => p !== undefined).map((p) => `${p.metadata?.name} weft-proxy:\n${containerLog(p, 'weft-proxy', 1500)}`);
+  return [`meshconfig conditions: ${mc}`, ...lines, ...apps].join('\n');
+}
+
+async function withDiagnostics<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw new Error(`${String(e)}\n${await diagnostics()}`, { cause: e });
+  }
+}
+
+/** Every object Weft creates carries app.kubernetes.io/part-of=weft; plus its CRDs and namespace. */
+async function weftLeftovers(): Promise<string[]> {
+  const kinds = 'deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindings,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations,poddisruptionbudgets,leases';
+  const labeled = (await kubectl('get', kinds, '-A', '-l', 'app.kubernetes.io/part-of=weft', '-o', 'name')).split('\n').filter(Boolean);
+  const crds = (await kubectl('get', 'crd', '-o', 'name')).split('\n').filter((n) => n.endsWith('.operator.weft.dev'));
+  const ns = (await kubectl('get', 'namespace', MESH_NS, '--ignore-not-found', '-o', 'name')).trim();
+  return [...labeled, ...crds, ...(ns ? [ns] : [])];
+}
+
+beforeAll(async () => {
+  kubelet = await startProcessKubelet();
+}, 240_000);
+
+afterAll(async () => {
+  // Best effort if a step failed half way: never leave the operator's webhook behind, it would
+  // inject pods of later suites.
+  await kubectl('delete', 'namespace', APP_NS, '--ignore-not-found', '--wait=false').catch(() => undefined);
+  await kubectl('delete', 'meshconfig', '--all', '--ignore-not-found', '--timeout=60s').catch(() => undefined);
+  await kubectl('delete', '-f', path.join(repoRoot, 'manifests/weft.yaml'), '--ignore-not-found', '--timeout=120s').catch(() => undefined);
+  await kubelet?.stop();
+}, 300_000);
+
+describe('install from manifests/, inject, uninstall (real operator, control plane and sidecars as pods)', () => {
+  it('1. kubectl apply -f manifests/ and a MeshConfig: the operator and the control plane it renders run as pods and report Ready', async () => {
+    expect(fs.existsSync(path.join(repoRoot, 'manifests/weft.yaml'))).toBe(true);
+    await kubectl('apply', '--server-side', '-f', path.join(repoRoot, 'manifests/'));
+    // The dev overlay: run the operator where pods really run.
+    await kubectl('patch', 'deployment', 'weft-operator', '-n', MESH_NS, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: placement } } }));
+    await withDiagnostics(async () => {
+      await kubectl('rollout', 'status', 'deployment/weft-operator', '-n', MESH_NS, '--timeout=180s');
+      await kubectlStdin(JSON.stringify(meshConfig), 'apply', '-f', '-');
+      expect(await kubectl('wait', '--for=condition=Ready', `meshconfig/${MC_NAME}`, '--timeout=180s')).toMatch(/condition met/);
+    });
+    const cps = await clients.core.listNamespacedPod({ namespace: MESH_NS, labelSelector: 'app=weft-controlplane' });
+    expect(cps.items.length).toBeGreaterThan(0);
+    for (const p of cps.items) expect(p.spec?.nodeName).toBe('weft-proc-0');
+  }, 420_000);
+
+  it('2. a labeled namespace gets sidecars from the operator webhook; they take SPIFFE certs from the in-pod CA and carry mTLS traffic', async () => {
+    await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS, labels: { 'weft.dev/injection': 'enabled', 'weft.dev/test': 'true' } } }), 'apply', '-f', '-');
+    await waitForDefaultSA(clients, APP_NS);
+    for (const sa of ['server', 'client']) await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NS } }), 'apply', '-f', '-');
+    const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NS }, spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } };
+    await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [svc, app('server', 'server', [{ name: 'VERSION', value: 'v1' }]), app('client', 'client')] }), 'apply', '-f', '-');
+    await withDiagnostics(async () => {
+      [serverPod] = await readyPods(clients, APP_NS, 'app=server', 1, 120_000);
+      [clientPod] = await readyPods(clients, APP_NS, 'app=client', 1, 120_000);
+    });
+    for (const p of [serverPod!, clientPod!]) {
+      expect((p.spec?.initContainers ?? []).map((c) => c.name)).toEqual(['weft-init', 'weft-proxy']);
+      const certs = await curlInNetns(podNetns(p), 'http://127.0.0.1:15000/certs');
+      expect(certs.body).toContain(`spiffe://cluster.local/ns/${APP_NS}/sa/${p.spec?.serviceAccountName}`);
+    }
+    const clusterIP = (await clients.core.readNamespacedService({ name: 'server', namespace: APP_NS })).spec!.clusterIP!;
+    const r = await withDiagnostics(() => waitFor('client -> server through both sidecars', async () => {
+      const x = await curlInNetns(podNetns(clientPod!), `http://${clusterIP}:8080/`, { timeoutS: 5 });
+      return x.status === 200 && x.body.includes('"version":"v1"') ? x : undefined;
+    }, 60_000, 500));
+    // mTLS on the wire: the server's sidecar saw the client's SPIFFE identity and says so in XFCC.
+    const headers = (JSON.parse(r.body) as { headers?: Record<string, string> }).headers ?? {};
+    expect(headers['x-forwarded-client-cert'] ?? '').toContain(`URI=spiffe://cluster.local/ns/${APP_NS}/sa/client`);
+  }, 300_000);
+
+  it('3. uninstall (MeshConfig, then manifests/) leaves 0 Weft resources', async () => {
+    await kubectl('delete', 'namespace', APP_NS, '--timeout=120s');
+    await kubectl('delete', 'meshconfig', MC_NAME, '--timeout=120s');
+    await kubectl('delete', '-f', path.join(repoRoot, 'manifests/weft.yaml'), '--ignore-not-found', '--timeout=180s');
+    const left = await waitFor('no Weft resources left', async () => {
+      const l = await weftLeftovers();
+      return l.length === 0 ? l : undefined;
+    }, 120_000, 1000).catch(async () => await weftLeftovers());
+    expect(left).toEqual([]);
+  }, 420_000);
+});
