@@ -87,7 +87,10 @@ export function createAdminHandler(deps: AdminDeps): http.RequestListener {
         return;
       case '/stats/prometheus':
       case '/stats':
-        text(res, 200, deps.proxy.stats.prometheus() + (deps.extraMetrics?.() ?? ''), 'text/plain; version=0.0.4');
+        deps.proxy.stats.prometheus().then(
+          (body) => text(res, 200, body + (deps.extraMetrics?.() ?? ''), 'text/plain; version=0.0.4'),
+          (err: unknown) => text(res, 500, `metrics: ${String(err)}\n`),
+        );
         return;
       case '/config_dump':
         json(res, 200, configDump(deps.proxy, deps.xds, deps.dns));

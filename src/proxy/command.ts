@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { Command } from 'commander';
-import { PROXY_PORTS } from '../api/sidecar.js';
+import { PROXY_PORTS, spiffeId } from '../api/sidecar.js';
 import { parseIptablesArgs } from '../api/injection.js';
 import { createRootLogger, type Logger } from '../log/logger.js';
 import { errorMessage, WeftError } from '../errors/errors.js';
@@ -46,10 +46,19 @@ async function startDnsProxy(d: DnsBootstrap, logger: Logger): Promise<DnsProxy>
   return dns;
 }
 
+/** A Deployment pod's workload: `web-5d8f7c9b4-x2x9q` -> `web`; any other pod name as is. */
+export function workloadFromPodName(podName: string): string {
+  return /^(.+)-[a-z0-9]{6,10}-[a-z0-9]{5}$/.exec(podName)?.[1] ?? podName;
+}
+
 /** Starts a sidecar or gateway proxy from a bootstrap; returns handles for shutdown. */
 export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { credentials?: CredentialStore } = {}): Promise<RunningProxy> {
   const proxy = new Proxy({
     logger: logger.child({ component: 'proxy' }),
+    workload: {
+      workload: workloadFromPodName(b.podName), namespace: b.namespace,
+      principal: b.caAddress ? spiffeId(b.trustDomain, b.namespace, b.serviceAccount) : '',
+    },
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(b.tracing.endpoint ? { tracing: { ...b.tracing, nodeId: b.nodeId, serviceName: `${b.podName}.${b.namespace}` } } : {}),
   });

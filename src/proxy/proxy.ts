@@ -8,7 +8,7 @@ import { HttpProxy } from './http-proxy.js';
 import { H2Proxy } from './h2-proxy.js';
 import { TcpProxy } from './tcp-proxy.js';
 import { ListenerRuntime } from './listener.js';
-import { Stats } from './stats.js';
+import { Stats, type WorkloadLabels } from './stats.js';
 import type { TlsIdentity } from './tls.js';
 import { loadOrigDstAddon, originalDst } from './orig-dst.js';
 import { JwksCache, type KeyResolver, type RemoteJwks } from './authn/index.js';
@@ -49,6 +49,8 @@ export interface ProxyDeps {
   credentials?: CredentialStore;
   /** Spans for sampled requests; undefined (or no endpoint) = off, trace headers pass through. */
   tracing?: ProxyTracing;
+  /** This proxy's workload in the metrics (source_* or destination_* labels); absent = "unknown". */
+  workload?: WorkloadLabels;
 }
 
 /** Every credentialName the listeners' TLS chains serve. */
@@ -82,7 +84,7 @@ export function emptyConfig(): ProxyConfig {
 }
 
 export class Proxy {
-  readonly stats = new Stats();
+  readonly stats: Stats;
   readonly clusters: ClusterManager;
   private cfg: ProxyConfig = emptyConfig();
   private identityRef: TlsIdentity | undefined;
@@ -97,6 +99,7 @@ export class Proxy {
   readonly spans: SpanExporter | undefined;
 
   constructor(private readonly deps: ProxyDeps) {
+    this.stats = new Stats(deps.workload);
     const now = deps.now ?? Date.now;
     const rand = deps.rand ?? Math.random;
     this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef, loopGuard: () => this.loopGuard() });

@@ -1,101 +1,281 @@
-// Request and connection statistics, in Istio's metric names, kept in plain maps and
-// rendered as Prometheus text. Label values are bounded: at most MAX_SERIES per metric,
-// further combinations fold into one "overflow" series (CVE-2025-43915 class of issue).
+// Request and connection statistics in Istio's metric names and labels, exposed through a
+// per-proxy prom-client Registry (never the global one: tests run many proxies in one process).
+// Label values are bounded: at most MAX_SERIES series per metric; further combinations fold
+// into one {overflow="true"} series (the CVE-2025-43915 class of issue).
+// Hot path: prom-client hashes the full label set on every inc()/observe(), even through a
+// labels() child (~2-3 us for Istio's ten labels, bench/stats.ts). So each series is looked up
+// once, cached, and accumulates plain numbers; prom-client reads them at scrape time: counters
+// through its collect() hook and inc(), histograms (which have no bulk API) through get().
+import { Counter, Histogram, Registry } from 'prom-client';
 
 const MAX_SERIES = 2000;
 const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
+/** Istio's request/response size buckets: 1 B to 100 MB, factor 10. */
+const BYTES_BUCKETS = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
+const OVERFLOW_LABEL = 'overflow';
+const OVERFLOW: Readonly<Record<string, string>> = Object.freeze({ [OVERFLOW_LABEL]: 'true' });
+const UNKNOWN = 'unknown';
 
 export interface RequestRecord {
   cluster: string; status: number; flags: string; durationMs: number; direction: 'inbound' | 'outbound';
   reqBytes: number; respBytes: number;
+  /** The peer's SPIFFE ID when the connection carried a verified client certificate (inbound). */
+  peerPrincipal?: string;
 }
 
-const keyCache = new WeakMap<Record<string, string>, string>();
+/** This proxy's workload, for the source_* (outbound) or destination_* (inbound) labels. */
+export interface WorkloadLabels {
+  workload: string;
+  namespace: string;
+  /** SPIFFE ID; '' when the proxy has no certificate. */
+  principal: string;
+}
 
-function labelKey(labels: Record<string, string>): string {
-  const cached = keyCache.get(labels);
-  if (cached !== undefined) return cached;
-  const k = renderLabels(labels);
-  keyCache.set(labels, k);
+/** Istio's standard labels on istio_requests_total and the request histograms, in Istio's order. */
+const REQUEST_LABELS = [
+  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal',
+  'destination_workload', 'destination_workload_namespace', 'destination_principal',
+  'destination_service', 'response_code', 'response_flags',
+] as const;
+
+/** One label combination's accumulators: a counter's total, or a histogram's per-bucket counts. */
+interface Series {
+  readonly labels: Record<string, string>;
+  value: number;
+  /** Counters: the part of `value` already handed to prom-client. */
+  flushed: number;
+  /** Histograms: per-bucket (not cumulative) counts, the last slot is +Inf; and the sum. */
+  readonly buckets: Float64Array | undefined;
+  sum: number;
+}
+
+/** A label set's identity within one metric (callers pass names in a stable order). */
+function seriesKey(labels: Record<string, string>): string {
+  let k = '';
+  for (const n in labels) k += `${n}\u0000${labels[n]}\u0001`;
   return k;
 }
 
-function renderLabels(labels: Record<string, string>): string {
-  return Object.entries(labels).map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`).join(',');
+/** One metric's series, capped at MAX_SERIES; the rest share one overflow series. */
+class BoundedSeries {
+  private readonly byObject = new WeakMap<Record<string, string>, Series>();
+  private readonly byKey = new Map<string, Series>();
+  private overflow: Series | undefined;
+
+  /** `bounds` undefined = a counter. */
+  constructor(readonly name: string, readonly labelNames: readonly string[], readonly bounds?: readonly number[]) {}
+
+  /** The series for `labels`; callers that reuse a labels object skip even the key string. */
+  get(labels: Record<string, string>): Series {
+    const hit = this.byObject.get(labels);
+    if (hit) return hit;
+    const key = seriesKey(labels);
+    let s = this.byKey.get(key);
+    if (!s) {
+      if (this.byKey.size >= MAX_SERIES) return this.overflowSeries();
+      for (const n in labels) {
+        if (!this.labelNames.includes(n)) throw new Error(`metric ${this.name}: label "${n}" is not one of its labels (${this.labelNames.join(', ')})`);
+      }
+      s = this.newSeries({ ...labels });
+      this.byKey.set(key, s);
+    }
+    this.byObject.set(labels, s);
+    return s;
+  }
+
+  find(labels: Record<string, string>): Series | undefined {
+    return labels[OVERFLOW_LABEL] === 'true' && Object.keys(labels).length === 1 ? this.overflow : this.byKey.get(seriesKey(labels));
+  }
+
+  *all(): Iterable<Series> {
+    yield* this.byKey.values();
+    if (this.overflow) yield this.overflow;
+  }
+
+  observe(s: Series, v: number): void {
+    const b = this.bounds!;
+    let i = 0;
+    while (i < b.length && v > b[i]!) i++;
+    s.buckets![i]!++;
+    s.value++;
+    s.sum += v;
+  }
+
+  private overflowSeries(): Series {
+    this.overflow ??= this.newSeries(OVERFLOW);
+    return this.overflow;
+  }
+
+  private newSeries(labels: Record<string, string>): Series {
+    return { labels, value: 0, flushed: 0, sum: 0, buckets: this.bounds ? new Float64Array(this.bounds.length + 1) : undefined };
+  }
+}
+
+/** prom-client's view of a histogram: bucket, sum and count samples built from the accumulators at scrape time. */
+type HistogramData = Awaited<ReturnType<Histogram['get']>>;
+
+class AccumulatedHistogram extends Histogram {
+  constructor(private readonly series: BoundedSeries, private readonly helpText: string, registry: Registry) {
+    super({ name: series.name, help: helpText, labelNames: series.labelNames, buckets: [...series.bounds!], registers: [registry] });
+  }
+
+  override get(): Promise<HistogramData> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  /** The registry renders from this when present (prom-client's Histogram defines it). */
+  getForPromString(): Promise<HistogramData> {
+    return Promise.resolve(this.snapshot());
+  }
+
+  private snapshot(): HistogramData {
+    const { name, bounds } = this.series;
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+    for (const s of this.series.all()) {
+      let cum = 0;
+      bounds!.forEach((le, i) => { cum += s.buckets![i]!; values.push({ labels: { ...s.labels, le }, value: cum, metricName: `${name}_bucket` }); });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.value, metricName: `${name}_bucket` });
+      values.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` });
+      values.push({ labels: s.labels, value: s.value, metricName: `${name}_count` });
+    }
+    // prom-client's typings give `type` as a numeric enum; at run time (and in the registry) it is the string.
+    return { name, help: this.helpText, type: 'histogram', aggregator: 'sum', values } as unknown as HistogramData;
+  }
+}
+
+/** The four series one request updates, cached per label combination. */
+interface RequestSeries { requests: Series; duration: Series; reqBytes: Series; respBytes: Series }
+
+/** Cache key levels: cluster → status → flags → peer principal ('' = none). */
+type RequestCache = Map<string, Map<number, Map<string, Map<string, RequestSeries>>>>;
+
+function child<K, V>(m: Map<K, V>, k: K, make: () => V): V {
+  let v = m.get(k);
+  if (v === undefined) { v = make(); m.set(k, v); }
+  return v;
+}
+
+/** Namespace of a SPIFFE ID spiffe://<td>/ns/<ns>/sa/<sa>; 'unknown' for anything else. */
+function spiffeNamespace(principal: string): string {
+  const m = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/[^/]+$/.exec(principal);
+  return m ? m[1]! : UNKNOWN;
 }
 
 export class Stats {
-  /** recordRequest's label strings, cached per combination (the hot path builds none). */
-  private readonly requestKeys = new Map<string, Record<string, string>>();
-  private readonly counters = new Map<string, Map<string, number>>();
-  private readonly histograms = new Map<string, Map<string, { buckets: number[]; sum: number; count: number }>>();
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, BoundedSeries>();
+  private readonly histograms = new Map<string, BoundedSeries>();
+  private readonly requestCache: Record<RequestRecord['direction'], RequestCache> = { inbound: new Map(), outbound: new Map() };
+  private cachedRequestSeries = 0;
+  private readonly self: WorkloadLabels;
+  private readonly requests: BoundedSeries;
+  private readonly duration: BoundedSeries;
+  private readonly reqBytes: BoundedSeries;
+  private readonly respBytes: BoundedSeries;
 
+  constructor(workload?: WorkloadLabels) {
+    this.self = {
+      workload: workload?.workload || UNKNOWN, namespace: workload?.namespace || UNKNOWN, principal: workload?.principal || UNKNOWN,
+    };
+    this.requests = this.counterSeries('istio_requests_total', REQUEST_LABELS, 'Requests, by Istio standard labels.');
+    this.duration = this.histogramSeries('istio_request_duration_milliseconds', REQUEST_LABELS, DURATION_BUCKETS_MS, 'Request duration in milliseconds.');
+    this.reqBytes = this.histogramSeries('istio_request_bytes', REQUEST_LABELS, BYTES_BUCKETS, 'Request body sizes in bytes.');
+    this.respBytes = this.histogramSeries('istio_response_bytes', REQUEST_LABELS, BYTES_BUCKETS, 'Response body sizes in bytes.');
+  }
+
+  /** Adds `by` to a counter. A metric's label names are fixed by its first use. */
   inc(metric: string, labels: Record<string, string>, by = 1): void {
-    let m = this.counters.get(metric);
-    if (!m) { m = new Map(); this.counters.set(metric, m); }
-    let key = labelKey(labels);
-    if (!m.has(key) && m.size >= MAX_SERIES) key = 'overflow="true"';
-    m.set(key, (m.get(key) ?? 0) + by);
+    (this.counters.get(metric) ?? this.counterSeries(metric, Object.keys(labels))).get(labels).value += by;
   }
 
+  /** Observes a value in a histogram with the duration buckets (ms). */
   observe(metric: string, labels: Record<string, string>, value: number): void {
-    let m = this.histograms.get(metric);
-    if (!m) { m = new Map(); this.histograms.set(metric, m); }
-    let key = labelKey(labels);
-    if (!m.has(key) && m.size >= MAX_SERIES) key = 'overflow="true"';
-    let h = m.get(key);
-    if (!h) { h = { buckets: DURATION_BUCKETS_MS.map(() => 0), sum: 0, count: 0 }; m.set(key, h); }
-    let i = 0;
-    while (i < DURATION_BUCKETS_MS.length && value > DURATION_BUCKETS_MS[i]!) i++;
-    if (i < DURATION_BUCKETS_MS.length) h.buckets[i]!++; // per-bucket; made cumulative when rendered
-    h.sum += value;
-    h.count++;
+    const h = this.histograms.get(metric) ?? this.histogramSeries(metric, Object.keys(labels), DURATION_BUCKETS_MS);
+    h.observe(h.get(labels), value);
   }
 
+  /** A counter series' value; { overflow: 'true' } reads the folded series. */
   get(metric: string, labels: Record<string, string>): number {
-    return this.counters.get(metric)?.get(labelKey(labels)) ?? 0;
+    return this.counters.get(metric)?.find(labels)?.value ?? 0;
   }
 
   /** Sum of a counter over every series whose labels include `match`. */
   sum(metric: string, match: Record<string, string> = {}): number {
-    const parts = Object.entries(match).map(([k, v]) => `${k}="${v}"`);
     let total = 0;
-    for (const [k, v] of this.counters.get(metric) ?? []) if (parts.every((p) => k.split(',').includes(p))) total += v;
+    const wanted = Object.entries(match);
+    for (const s of this.counters.get(metric)?.all() ?? []) if (wanted.every(([k, v]) => s.labels[k] === v)) total += s.value;
     return total;
   }
 
   recordRequest(r: RequestRecord): void {
-    const cacheKey = `${r.direction}|${r.cluster}|${r.status}|${r.flags}`;
-    let labels = this.requestKeys.get(cacheKey);
-    if (!labels) {
-      labels = {
-        reporter: r.direction === 'inbound' ? 'destination' : 'source',
-        destination_service: r.cluster, response_code: String(r.status), response_flags: r.flags,
-      };
-      if (this.requestKeys.size < MAX_SERIES) this.requestKeys.set(cacheKey, labels);
-    }
-    this.inc('istio_requests_total', labels);
-    this.observe('istio_request_duration_milliseconds', labels, r.durationMs);
-    this.inc('istio_request_bytes_sum', labels, r.reqBytes);
-    this.inc('istio_response_bytes_sum', labels, r.respBytes);
+    const s = this.requestSeries(r);
+    s.requests.value++;
+    this.duration.observe(s.duration, r.durationMs);
+    this.reqBytes.observe(s.reqBytes, r.reqBytes);
+    this.respBytes.observe(s.respBytes, r.respBytes);
   }
 
-  prometheus(): string {
-    const out: string[] = [];
-    for (const [metric, series] of this.counters) {
-      out.push(`# TYPE ${metric} counter`);
-      for (const [k, v] of series) out.push(`${metric}{${k}} ${v}`);
+  /** Prometheus text exposition, rendered by prom-client. */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private requestSeries(r: RequestRecord): RequestSeries {
+    const peer = r.peerPrincipal ?? '';
+    const hit = this.requestCache[r.direction].get(r.cluster)?.get(r.status)?.get(r.flags)?.get(peer);
+    if (hit) return hit;
+    const labels = this.requestLabels(r, peer);
+    const s: RequestSeries = {
+      requests: this.requests.get(labels), duration: this.duration.get(labels), reqBytes: this.reqBytes.get(labels), respBytes: this.respBytes.get(labels),
+    };
+    // The cache is bounded like the series: past it, a request builds its labels (slow path, bounded memory).
+    if (this.cachedRequestSeries < MAX_SERIES) {
+      const m = this.requestCache[r.direction];
+      child(child(child(m, r.cluster, () => new Map()), r.status, () => new Map()), r.flags, () => new Map()).set(peer, s);
+      this.cachedRequestSeries++;
     }
-    for (const [metric, series] of this.histograms) {
-      out.push(`# TYPE ${metric} histogram`);
-      for (const [k, h] of series) {
-        let cum = 0;
-        DURATION_BUCKETS_MS.forEach((b, i) => { cum += h.buckets[i]!; out.push(`${metric}_bucket{${k},le="${b}"} ${cum}`); });
-        out.push(`${metric}_bucket{${k},le="+Inf"} ${h.count}`);
-        out.push(`${metric}_sum{${k}} ${h.sum}`);
-        out.push(`${metric}_count{${k}} ${h.count}`);
-      }
-    }
-    return out.join('\n') + '\n';
+    return s;
+  }
+
+  private requestLabels(r: RequestRecord, peer: string): Record<string, string> {
+    const inbound = r.direction === 'inbound';
+    const me = this.self;
+    return {
+      reporter: inbound ? 'destination' : 'source',
+      source_workload: inbound ? UNKNOWN : me.workload,
+      source_workload_namespace: inbound ? (peer ? spiffeNamespace(peer) : UNKNOWN) : me.namespace,
+      source_principal: inbound ? peer || UNKNOWN : me.principal,
+      destination_workload: inbound ? me.workload : UNKNOWN,
+      destination_workload_namespace: inbound ? me.namespace : UNKNOWN,
+      destination_principal: inbound ? me.principal : UNKNOWN,
+      destination_service: r.cluster, response_code: String(r.status), response_flags: r.flags,
+    };
+  }
+
+  /** A prom-client Counter fed at scrape time (collect) with what the series gained since the last scrape. */
+  private counterSeries(name: string, labelNames: readonly string[], help = `Weft counter ${name}.`): BoundedSeries {
+    const series = new BoundedSeries(name, [...labelNames, OVERFLOW_LABEL]);
+    const children = new WeakMap<Series, { inc(v: number): void }>();
+    new Counter({
+      name, help, labelNames: series.labelNames, registers: [this.registry],
+      collect() {
+        for (const s of series.all()) {
+          if (s.value === s.flushed) continue;
+          let c = children.get(s);
+          if (!c) { c = this.labels(s.labels); children.set(s, c); }
+          c.inc(s.value - s.flushed);
+          s.flushed = s.value;
+        }
+      },
+    });
+    this.counters.set(name, series);
+    return series;
+  }
+
+  private histogramSeries(name: string, labelNames: readonly string[], bounds: readonly number[], help = `Weft histogram ${name}.`): BoundedSeries {
+    const series = new BoundedSeries(name, [...labelNames, OVERFLOW_LABEL], bounds);
+    new AccumulatedHistogram(series, help, this.registry);
+    this.histograms.set(name, series);
+    return series;
   }
 }

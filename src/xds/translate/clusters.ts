@@ -2,7 +2,7 @@
 // DestinationRule's load balancing, circuit breakers, outlier detection and upstream TLS.
 import type { ClientTLSSettings, DestinationRule, PortTrafficPolicy, TrafficPolicy } from '../../api/istio/types.js';
 import { TYPE_URLS, type EnvoyResource } from '../../envoy/index.js';
-import { resolveHost, isHttpProtocol, outboundClusterName, type MeshModel, type ProxyContext, type Service, type ServicePort } from '../model.js';
+import { resolveHost, isHttpProtocol, labelsMatch, outboundClusterName, type MeshModel, type ProxyContext, type Service, type ServicePort } from '../model.js';
 import { compact, parseDuration, u32 } from './convert.js';
 import { visibleServices } from './scope.js';
 import { buildInboundClusters } from './inbound.js';
@@ -142,6 +142,21 @@ function outboundSni(host: string): string {
   return host;
 }
 
+/**
+ * Whether every endpoint of a service is a gateway that some Gateway selects (an egress gateway).
+ * Istio's auto mTLS sends plaintext there: gateway pods carry no sidecar tlsMode label and a
+ * Gateway's HTTP server is plaintext. A DestinationRule asks for ISTIO_MUTUAL when it wants it.
+ */
+function isGatewayService(model: MeshModel, host: string): boolean {
+  let any = false;
+  for (const e of model.endpoints) {
+    if (e.hostname !== host) continue;
+    if (!model.gateways.some((g) => g.spec.selector && labelsMatch(g.spec.selector, e.labels))) return false;
+    any = true;
+  }
+  return any;
+}
+
 /** SPIFFE ids of the service accounts behind a service (for SAN matching). */
 export function serviceSans(model: MeshModel, host: string): string[] {
   const ids = new Set<string>();
@@ -156,7 +171,7 @@ function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service
   const policy = effectivePolicy(dr, port.port, subset || undefined);
   // Mesh-internal traffic from a sidecar is mTLS unless the DestinationRule says otherwise.
   const defaultTls: ClientTLSSettings | undefined =
-    proxy.flavour !== 'proxyless' && !svc.external ? { mode: 'ISTIO_MUTUAL' } : undefined;
+    proxy.flavour !== 'proxyless' && !svc.external && !isGatewayService(model, svc.hostname) ? { mode: 'ISTIO_MUTUAL' } : undefined;
   const tls = policy.tls ?? defaultTls;
   const connectTimeout = parseDuration(policy.connectionPool?.tcp?.connectTimeout) ?? { seconds: 10 };
   const c: EnvoyResource = {

@@ -3,6 +3,7 @@ import http from 'node:http';
 import { silentLogger } from '../../../src/log/logger.js';
 import type { Proxy } from '../../../src/proxy/proxy.js';
 import { boundPort, startAdminServer } from '../../../src/proxy/admin.js';
+import { parsePrometheus } from '../../../src/operator/healthgate.js';
 import { cla, edsCluster, httpListener, routeConfig } from '../../unit/proxy/fixtures.js';
 import { freePort, httpBackend, rawExchange, request, startProxy, type Backend } from './helpers.js';
 
@@ -36,7 +37,8 @@ describe('admin port', () => {
     await request(port, '/warm');
     expect((await request(adminPort, '/ready')).status).toBe(200);
     const stats = await request(adminPort, '/stats/prometheus');
-    expect(stats.body).toContain('istio_requests_total{reporter="source",destination_service="c",response_code="200",response_flags="-"}');
+    const requests = parsePrometheus(stats.body).find((x) => x.name === 'istio_requests_total');
+    expect(requests?.labels).toMatchObject({ reporter: 'source', destination_service: 'c', response_code: '200', response_flags: '-', source_workload: 'unknown' });
     expect(stats.body).toContain('istio_request_duration_milliseconds_bucket');
     const dump = JSON.parse((await request(adminPort, '/config_dump')).body) as { listeners: { name: string }[]; clusters: { name: string }[] };
     expect(dump.listeners[0]!.name).toBe('l');

@@ -5,7 +5,6 @@ import { detectProtocol } from '../../../src/proxy/detect.js';
 import { needsDetection, selectFilterChain } from '../../../src/proxy/filter-chain.js';
 import { buildListener } from '../../../src/proxy/config/build.js';
 import { bootstrapFromEnv } from '../../../src/proxy/bootstrap.js';
-import { Stats } from '../../../src/proxy/stats.js';
 import { HCM_TYPE, TCP_TYPE } from './fixtures.js';
 import { isWeftError } from '../../../src/errors/errors.js';
 
@@ -96,20 +95,6 @@ describe('filter chain selection', () => {
     expect(pickN('c.example.com')).toBe('short-wild');
     expect(pickN('other.org')).toBe('any');
     expect(pickN(undefined)).toBe('any');
-  });
-});
-
-describe('stats', () => {
-  it('renders Istio-named Prometheus series and bounds label cardinality', () => {
-    const s = new Stats();
-    s.recordRequest({ cluster: 'c', status: 200, flags: '-', durationMs: 3, direction: 'outbound', reqBytes: 10, respBytes: 20 });
-    s.recordRequest({ cluster: 'c', status: 200, flags: '-', durationMs: 700, direction: 'outbound', reqBytes: 10, respBytes: 20 });
-    const text = s.prometheus();
-    expect(text).toContain('istio_requests_total{reporter="source",destination_service="c",response_code="200",response_flags="-"} 2');
-    expect(text).toContain('le="5"} 1');
-    expect(text).toContain('le="1000"} 2');
-    for (let i = 0; i < 3000; i++) s.inc('m', { k: String(i) });
-    expect(s.get('m', { overflow: 'true' } as Record<string, string>)).toBe(1000);
   });
 });
 
