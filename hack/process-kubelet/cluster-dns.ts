@@ -65,13 +65,14 @@ export class ClusterDns {
     }, REBUILD_DEBOUNCE_MS);
   }
 
-  /** Listens, then fills the table once the EndpointSlice list has synced. */
+  /** Listens now; names resolve once the EndpointSlice list has synced (until then: SERVFAIL). */
   async start(): Promise<void> {
     await this.dns.start();
     this.informer.start();
-    await this.informer.waitForSync();
-    this.dns.setNameTable(nameTableFromSlices(this.informer.list()));
-    this.o.logger.info({ host: this.o.host, names: Object.keys(this.dns.nameTable().table ?? {}).length }, 'cluster dns ready');
+    void this.informer.waitForSync().then(() => {
+      this.dns.setNameTable(nameTableFromSlices(this.informer.list()));
+      this.o.logger.info({ host: this.o.host, names: Object.keys(this.dns.nameTable().table ?? {}).length }, 'cluster dns ready');
+    });
   }
 
   async stop(): Promise<void> {

@@ -88,7 +88,9 @@ async function startInjector(flags: OperatorFlags, clients: KubeClients, kc: k8s
 
   const host = flags.webhookHost;
   const port = parsePort(flags.webhookPort, '--webhook-port');
-  const url = flags.webhookUrl ?? `https://${host}:${port}`;
+  // Listening on every address means "in a pod": the API server reaches the webhooks through the
+  // weft-operator Service (clientConfig.service). A loopback host is the dev loop: a URL.
+  const url = flags.webhookUrl ?? (host === '0.0.0.0' || host === '::' ? undefined : `https://${host}:${port}`);
   let current: { certPem: string; keyPem: string; notAfter: Date } | undefined;
   const certs = new WebhookCertManager({
     core: clients.core, admissionReg: clients.admissionReg, namespace: flags.namespace, secretName: 'weft-webhook-certs',
@@ -110,9 +112,9 @@ async function startInjector(flags: OperatorFlags, clients: KubeClients, kc: k8s
   // The Secret's ca-bundle.crt is already base64: exactly what clientConfig.caBundle wants.
   const secret = await clients.core.readNamespacedSecret({ name: 'weft-webhook-certs', namespace: flags.namespace });
   const caBundle = secret.data?.['ca-bundle.crt'] ?? '';
-  logger.info({ url }, 'injector serving');
+  logger.info({ url: url ?? `service weft-operator.${flags.namespace}:443 -> :${port}` }, 'injector serving');
   return {
-    url, caBundle,
+    ...(url ? { url } : {}), caBundle,
     stop: async (): Promise<void> => { certs.stop(); await informer.stop(); await server.close(); },
   };
 }
@@ -134,9 +136,9 @@ export function registerOperatorCommand(program: Command): void {
     .option('--log-level <level>', 'log level (default: $WEFT_LOG_LEVEL or info)')
     .option('-n, --namespace <ns>', "the operator's namespace (its Lease, webhook certificate Secret)", 'weft-system')
     .option('--mesh-namespace <ns>', 'namespace where MeshConfig installs the control plane', 'weft-system')
-    .option('--webhook-host <addr>', 'address the injector listens on', '127.0.0.1')
+    .option('--webhook-host <addr>', 'address the injector listens on; 0.0.0.0 (in a pod) makes the webhooks use the weft-operator Service', '127.0.0.1')
     .option('--webhook-port <port>', 'injector HTTPS port', '9443')
-    .option('--webhook-url <url>', 'base URL the API server uses to reach the injector (default https://<host>:<port>)')
+    .option('--webhook-url <url>', 'base URL the API server uses to reach the injector (default https://<host>:<port>, or the weft-operator Service when --webhook-host is 0.0.0.0)')
     .option('--controlplane-address <host>', 'dev overlay: host sidecars use for xDS and the CA instead of the Service name')
     .option('--leader-election-id <id>', 'leader-election identity (default: hostname + random suffix)')
     .option('--rotation-poll-seconds <n>', 'how often to re-read the CA Secret while a root rotation runs or is requested (otherwise hourly)', '5')

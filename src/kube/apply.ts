@@ -46,6 +46,7 @@ export const RESOURCES: Readonly<Record<string, ResourceInfo>> = Object.freeze({
   'v1/Event': { plural: 'events', namespaced: true },
   'apps/v1/Deployment': { plural: 'deployments', namespaced: true },
   'apps/v1/ReplicaSet': { plural: 'replicasets', namespaced: true },
+  'discovery.k8s.io/v1/EndpointSlice': { plural: 'endpointslices', namespaced: true },
   'policy/v1/PodDisruptionBudget': { plural: 'poddisruptionbudgets', namespaced: true },
   'rbac.authorization.k8s.io/v1/ClusterRole': { plural: 'clusterroles', namespaced: false },
   'rbac.authorization.k8s.io/v1/ClusterRoleBinding': { plural: 'clusterrolebindings', namespaced: false },
