@@ -67,7 +67,7 @@ function app(name: string, sa: string, env: { name: string; value: string }[] = 
           containers: [{
             name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, ...env],
             ports: [{ name: 'http', containerPort: 8080 }],
-            readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1 },
+            readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 10 },
           }],
         },
       },

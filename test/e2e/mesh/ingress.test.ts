@@ -103,7 +103,9 @@ function echoDeployment(name: string, sa: string | undefined, labels: Record<str
           terminationGracePeriodSeconds: 2,
           containers: [{
             name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, { name: 'PORT', value: String(port) }], ports: [{ name: 'http', containerPort: port }],
-            readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
+            // Tolerant of a loaded CI machine: a probe that times out 3 times in a row would take the
+            // endpoint out of EDS mid-count and show up as a 503 UH that has nothing to do with routing.
+            readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 10 },
           }],
         },
       },

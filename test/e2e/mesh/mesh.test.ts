@@ -59,7 +59,9 @@ function deployment(name: string, labels: Record<string, string>, sa: string, en
             image: 'weft-test/echo:1',
             env: [...downwardEnv, ...env],
             ports: [{ name: 'http', containerPort: 8080 }],
-            readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1 },
+            // Tolerant of a loaded CI machine: a probe that times out 3 times in a row would take the
+            // endpoint out of EDS mid-count and show up as a 503 UH that has nothing to do with routing.
+            readinessProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 10 },
           }],
         },
       },
