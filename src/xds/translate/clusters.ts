@@ -142,16 +142,22 @@ function outboundSni(host: string): string {
   return host;
 }
 
-/** SPIFFE ids of the service accounts behind a service (for SAN matching). */
-export function serviceSans(model: MeshModel, host: string): string[] {
-  const ids = new Set<string>();
+/**
+ * SPIFFE ids of the service accounts behind each service (for SAN matching), by hostname: one
+ * pass over the endpoints instead of one per service cluster (1,000 x 5,000 was 5M steps).
+ */
+export function serviceSansByHost(model: MeshModel): ReadonlyMap<string, string[]> {
+  const ids = new Map<string, Set<string>>();
   for (const e of model.endpoints) {
-    if (e.hostname === host && e.serviceAccount) ids.add(`spiffe://${model.trustDomain}/ns/${e.namespace ?? ''}/sa/${e.serviceAccount}`);
+    if (!e.serviceAccount) continue;
+    let set = ids.get(e.hostname);
+    if (!set) ids.set(e.hostname, (set = new Set()));
+    set.add(`spiffe://${model.trustDomain}/ns/${e.namespace ?? ''}/sa/${e.serviceAccount}`);
   }
-  return [...ids].sort();
+  return new Map([...ids].map(([host, set]) => [host, [...set].sort()]));
 }
 
-function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service, port: ServicePort, subset: string, dr: DestinationRule | undefined): EnvoyResource {
+function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service, port: ServicePort, subset: string, dr: DestinationRule | undefined, sans: ReadonlyMap<string, string[]>): EnvoyResource {
   const name = outboundClusterName(port.port, subset, svc.hostname);
   const policy = effectivePolicy(dr, port.port, subset || undefined);
   // Mesh-internal traffic from a sidecar is mTLS unless the DestinationRule says otherwise.
@@ -182,7 +188,7 @@ function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service
   const locality = policy.loadBalancer?.localityLbSetting;
   if (locality?.enabled !== false && (locality?.distribute?.length ?? 0) > 0) c['common_lb_config'] = { locality_weighted_lb_config: {} };
   if (proxy.flavour !== 'proxyless') {
-    const ts = upstreamTransportSocket(tls, serviceSans(model, svc.hostname), svc.hostname);
+    const ts = upstreamTransportSocket(tls, sans.get(svc.hostname) ?? [], svc.hostname);
     if (ts) c['transport_socket'] = ts;
     const http = policy.connectionPool?.http;
     const h2 = port.protocol === 'HTTP2' || port.protocol === 'GRPC' || http?.h2UpgradePolicy === 'UPGRADE';
@@ -209,11 +215,12 @@ function buildServiceCluster(model: MeshModel, proxy: ProxyContext, svc: Service
 /** Outbound clusters for every visible service port and subset, plus the fixed ones. */
 export function buildClusters(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
   const out: EnvoyResource[] = [];
+  const sans = serviceSansByHost(model);
   for (const svc of visibleServices(model, proxy)) {
     const dr = destinationRuleFor(model, svc.hostname, proxy.namespace);
     for (const port of svc.ports) {
-      out.push(buildServiceCluster(model, proxy, svc, port, '', dr));
-      for (const subset of dr?.spec.subsets ?? []) out.push(buildServiceCluster(model, proxy, svc, port, subset.name, dr));
+      out.push(buildServiceCluster(model, proxy, svc, port, '', dr, sans));
+      for (const subset of dr?.spec.subsets ?? []) out.push(buildServiceCluster(model, proxy, svc, port, subset.name, dr, sans));
     }
   }
   if (proxy.flavour === 'sidecar') {
