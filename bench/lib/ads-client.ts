@@ -1,12 +1,12 @@
 // A lean ADS client for the xDS convergence scenario, identical for every server measured:
 // it subscribes to CDS, EDS, LDS (wildcard) and RDS ("8080"), ACKs every response once it has
 // fully arrived, and records when a response of the watched type with a new version arrives.
-// It speaks gRPC over node:http2 itself and reads only the response head (version, type, nonce)
-// as the bytes stream past; resources are skipped, never copied or decoded. So the client's cost
-// is the same for every server and small next to the server's (one HTTP/2 connection each,
-// like real proxies).
-import http2 from 'node:http2';
+// It speaks gRPC over a minimal HTTP/2 client (h2-lean.ts) and reads only the response head
+// (version, type, nonce) as the bytes stream past; resources are skipped, never copied or
+// decoded. So the client's cost is the same for every server and small next to the server's
+// (one HTTP/2 connection each, like real proxies, with Envoy's default flow-control windows).
 import { performance } from 'node:perf_hooks';
+import { LeanH2Stream } from './h2-lean.js';
 import { ADS_METHOD_PATH, TYPE_URLS, encodeDiscoveryRequest, type DiscoveryRequest } from '../../src/envoy/index.js';
 
 export const ROUTE_NAME = '8080';
@@ -20,7 +20,6 @@ export interface ResponseHead {
 }
 
 const EMPTY = Buffer.alloc(0);
-const WINDOW = 16 * 1024 * 1024;
 /** DiscoveryResponse fields the client keeps: 1 version_info, 4 type_url, 5 nonce. */
 const KEPT: Record<number, 'version' | 'typeUrl' | 'nonce'> = { 1: 'version', 4: 'typeUrl', 5: 'nonce' };
 
@@ -158,20 +157,15 @@ export class AdsBenchClient {
   failed: string | undefined;
   private watchType = '';
   private baseline = '';
-  private readonly session: http2.ClientHttp2Session;
-  private readonly stream: http2.ClientHttp2Stream;
+  private readonly stream: LeanH2Stream;
 
   constructor(address: string, readonly nodeId: string) {
-    // One HTTP/2 connection per client, like real proxies; with large flow-control windows like
-    // Envoy's (256 MiB by default), so a 0.5 MB response is not paced by WINDOW_UPDATE round trips.
-    this.session = http2.connect(`http://${address}`, { settings: { initialWindowSize: WINDOW } });
-    this.session.on('connect', () => this.session.setLocalWindowSize(WINDOW));
-    this.session.on('error', (e) => (this.failed ??= e.message));
-    this.stream = this.session.request({ ':method': 'POST', ':path': ADS_METHOD_PATH, 'content-type': 'application/grpc', te: 'trailers' });
-    this.stream.on('error', (e) => (this.failed ??= e.message));
-    this.stream.on('close', () => (this.failed ??= 'stream closed'));
+    const colon = address.lastIndexOf(':');
     const reader = new ResponseHeadReader((r) => this.onResponse(r));
-    this.stream.on('data', (chunk: Buffer) => reader.push(chunk));
+    this.stream = new LeanH2Stream(address.slice(0, colon), Number(address.slice(colon + 1)), ADS_METHOD_PATH, {
+      onData: (chunk) => reader.push(chunk),
+      onEnd: (why) => (this.failed ??= why),
+    });
     for (const t of SUBSCRIBED) {
       this.stream.write(grpcFrame({ node: { id: nodeId, cluster: 'bench', locality: { region: 'bench' } }, type_url: t, resource_names: t === TYPE_URLS.route ? [ROUTE_NAME] : [] }));
     }
@@ -197,6 +191,5 @@ export class AdsBenchClient {
   close(): void {
     this.failed ??= 'closed';
     this.stream.close();
-    this.session.close();
   }
 }
