@@ -68,8 +68,11 @@ export class AdsClientPool {
 
   private constructor(readonly clients: number) {}
 
-  /** Starts ceil(clients / 500) worker processes (on `core` when taskset can pin there). */
-  static async connect(address: string, clients: number, opts: { core?: number; timeoutMs: number }): Promise<{ pool: AdsClientPool; sizes: Record<string, number> }> {
+  /**
+   * Starts ceil(clients / 500) worker processes (on `core` when taskset can pin there); client
+   * node ids are numbered from `firstId` (default 0), so several pools never share one.
+   */
+  static async connect(address: string, clients: number, opts: { core?: number; timeoutMs: number; firstId?: number }): Promise<{ pool: AdsClientPool; sizes: Record<string, number> }> {
     if (!(clients >= 1 && clients <= 5000)) throw new Error(`ads client pool: clients must be 1..5000, got ${clients}`);
     const pool = new AdsClientPool(clients);
     const n = Math.ceil(clients / PER_WORKER);
@@ -84,7 +87,7 @@ export class AdsClientPool {
       const synced = await Promise.all(pool.workers.map((w, i) => {
         const from = i * PER_WORKER;
         const count = Math.min(PER_WORKER, clients - from);
-        return w.request({ cmd: 'connect', address, from, count, timeoutMs: opts.timeoutMs }, 'synced', opts.timeoutMs + 5000);
+        return w.request({ cmd: 'connect', address, from: (opts.firstId ?? 0) + from, count, timeoutMs: opts.timeoutMs }, 'synced', opts.timeoutMs + 5000);
       }));
       return { pool, sizes: synced[0]!.sizes };
     } catch (e) {
