@@ -1,17 +1,18 @@
 // Scenario 4, side by side: Weft's ADS server and go-control-plane's (hack/gcp), each in its
 // own process on core 1, each serving the same shape (N services -> N EDS clusters + endpoints,
-// one listener, one RouteConfiguration with N virtual hosts), to the same N lean ADS clients
-// in this process on core 0. One change (svc-0's route weight) is triggered the same way, by
-// POST /change on the server's control port; the figure is the time until every client has
-// the new RouteConfiguration. Both servers push at once (Weft with pushNow; the deployed
-// 100 ms debounce is measured by bench/xds.ts).
+// one listener, one RouteConfiguration with N virtual hosts), to the same N lean ADS clients,
+// which run in child processes of their own on core 0 (ads-client-pool.ts). So the server's
+// process holds only the server: its RSS growth per connected client and its CPU per push are
+// read from /proc/<pid>. One change (svc-0's route weight) is triggered the same way, by POST
+// /change on the server's control port; the figure is the time until every client has the new
+// RouteConfiguration and has ACKed it. Both servers push at once (Weft with pushNow; the
+// deployed 100 ms debounce is measured by bench/xds.ts).
 import path from 'node:path';
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { TYPE_URLS } from '../../src/envoy/index.js';
-import { AdsBenchClient } from './ads-client.js';
-import { announcedPort, startProcess, treeRssMb, type Started } from './procs.js';
-import { aggregateReps, percentile, type BenchRow } from './report.js';
+import { AdsClientPool, convergence, type Convergence } from './ads-client-pool.js';
+import { announcedPort, cpuSeconds, rssMb, startProcess, type Started } from './procs.js';
+import { aggregateReps, type BenchRow } from './report.js';
 
 export interface XdsCompareOptions {
   quick: boolean;
@@ -22,18 +23,14 @@ export interface XdsCompareOptions {
 
 interface ServerRun {
   syncMs: number;
+  /** Server RSS before any client connected, and with all clients connected and synced. */
+  idleRssMb: number;
   rssMb: number;
   rdsBytes: number;
-  changes: Array<{ p50: number; p99: number; max: number }>;
+  changes: Array<Convergence & { cpuMs: number }>;
 }
 
-async function until(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!ok()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function post(port: number, p: string): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -50,30 +47,25 @@ function post(port: number, p: string): Promise<void> {
 async function measureServer(server: Started, clients: number, changes: number, timeoutMs: number): Promise<ServerRun> {
   const ads = announcedPort(server.out, 'ADS')!;
   const ctl = announcedPort(server.out, 'CTL')!;
-  const cs: AdsBenchClient[] = [];
+  const pid = server.proc.pid!;
+  await sleep(500);
+  const idleRssMb = rssMb(pid);
+  const t0 = performance.now();
+  const { pool, sizes } = await AdsClientPool.connect(`127.0.0.1:${ads}`, clients, { core: 0, timeoutMs });
   try {
-    const t0 = performance.now();
-    for (let i = 0; i < clients; i++) {
-      cs.push(new AdsBenchClient(`127.0.0.1:${ads}`, `sidecar~10.90.${i >> 8}.${i & 255}~client-${i}.bench~bench.svc.cluster.local`));
-      if (i % 100 === 99) await new Promise((r) => setImmediate(r)); // let connections progress
-    }
-    await until(`${clients} clients to receive the initial config`, () => cs.every((c) => c.synced()), timeoutMs);
     const syncMs = performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 500)); // ACKs drain
-    const rssMb = treeRssMb(server.proc.pid!);
+    await sleep(1000); // ACKs drain
+    const rss = rssMb(pid);
     const out: ServerRun['changes'] = [];
     for (let k = 0; k < changes; k++) {
-      for (const c of cs) c.arm(TYPE_URLS.route);
-      const start = performance.now();
-      await post(ctl, '/change');
-      await until('every client to receive the change', () => cs.every((c) => c.changedAt !== undefined), timeoutMs);
-      const ds = cs.map((c) => c.changedAt! - start).sort((a, b) => a - b);
-      out.push({ p50: percentile(ds, 50), p99: percentile(ds, 99), max: ds[ds.length - 1]! });
-      await new Promise((r) => setTimeout(r, 300)); // ACKs drain before the next change
+      const cpu0 = cpuSeconds(pid);
+      const delays = await pool.measure(TYPE_URLS.route, () => post(ctl, '/change'), timeoutMs);
+      await sleep(300); // the server reads the last ACKs: part of the push's cost
+      out.push({ ...convergence(delays), cpuMs: (cpuSeconds(pid) - cpu0) * 1000 });
     }
-    return { syncMs, rssMb, rdsBytes: cs[0]!.sizes.get(TYPE_URLS.route) ?? Number.NaN, changes: out };
+    return { syncMs, idleRssMb, rssMb: rss, rdsBytes: sizes[TYPE_URLS.route] ?? Number.NaN, changes: out };
   } finally {
-    for (const c of cs) c.close();
+    pool.close();
   }
 }
 
@@ -99,18 +91,22 @@ export async function runXdsVersusGcp(o: XdsCompareOptions): Promise<BenchRow[]>
   const w = results.weft!;
   const g = results.gcp!;
   const sc = `S4 xDS ${clients} clients x ${services} services, one route change`;
+  const perClient = (r: ServerRun): number => (r.rssMb - r.idleRssMb) / clients;
   const perChange: BenchRow[][] = w.changes.map((wc, i) => {
     const gc = g.changes[i]!;
     return [
       { scenario: sc, measure: 'change -> all clients p50', unit: 'ms', weft: wc.p50, anchor: gc.p50, anchorName: 'go-control-plane', better: 'lower' },
       { scenario: sc, measure: 'change -> all clients p99', unit: 'ms', weft: wc.p99, anchor: gc.p99, anchorName: 'go-control-plane', better: 'lower', goal: '< 1 s absolute', maxAbs: 1000 },
       { scenario: sc, measure: 'change -> last client', unit: 'ms', weft: wc.max, anchor: gc.max, anchorName: 'go-control-plane', better: 'lower' },
+      { scenario: sc, measure: 'server CPU per push (user+sys)', unit: 'ms', weft: wc.cpuMs, anchor: gc.cpuMs, anchorName: 'go-control-plane', better: 'lower' },
     ];
   });
   return [
     ...aggregateReps(perChange),
     { scenario: sc, measure: `initial sync of ${clients} clients`, unit: 'ms', weft: w.syncMs, anchor: g.syncMs, anchorName: 'go-control-plane', better: 'lower' },
     { scenario: sc, measure: 'server RSS after sync', unit: 'MB', weft: w.rssMb, anchor: g.rssMb, anchorName: 'go-control-plane', better: 'lower' },
+    { scenario: sc, measure: 'server RSS with 0 clients', unit: 'MB', weft: w.idleRssMb, anchor: g.idleRssMb, anchorName: 'go-control-plane', better: 'lower' },
+    { scenario: sc, measure: 'server RSS per connected client', unit: 'MB', weft: perClient(w), anchor: perClient(g), anchorName: 'go-control-plane', better: 'lower', goal: '<= 0.5 MB absolute', maxAbs: 0.5 },
     { scenario: sc, measure: 'RDS response size', unit: 'kB', weft: w.rdsBytes / 1024, anchor: g.rdsBytes / 1024, anchorName: 'go-control-plane', better: 'lower' },
   ];
 }

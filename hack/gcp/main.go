@@ -4,6 +4,10 @@
 // listener on port 8080 with RDS, and one RouteConfiguration "8080" with a virtual host per
 // service. svc-0 routes by weight to subsets v1/v2; POST /change on the control port flips
 // that weight (90 <-> 80) and sets a new snapshot version: the "one change".
+// The RouteConfiguration carries what Weft's carries for the same services (Istio's): the 10
+// domains a client may use (FQDN, short names, ClusterIP, each with and without :8080), route
+// timeout 0, Istio's default retry policy, the allow_any catch-all virtual host, and
+// validate_clusters false; so both servers push a RouteConfiguration of the same size.
 // Every node shares one snapshot (constant node hash), like sidecars of one workload.
 // Listens on 127.0.0.1 only. Prints "ADS <port>" and "CTL <port>" on stdout when ready.
 package main
@@ -27,6 +31,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	previoushostsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/retry/host/previous_hosts/v3"
 	discoverygrpc "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -76,15 +81,42 @@ func assignment(name string, i int, from, to int) *endpointv3.ClusterLoadAssignm
 	return &endpointv3.ClusterLoadAssignment{ClusterName: name, Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps}}}
 }
 
+// Istio's default retry policy, as Weft (src/xds/translate/routes.ts) sends it on every route.
+func retryPolicy(previousHosts *anypb.Any) *routev3.RetryPolicy {
+	return &routev3.RetryPolicy{
+		RetryOn:                       "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes",
+		RetriableStatusCodes:          []uint32{503},
+		NumRetries:                    wrapperspb.UInt32(2),
+		RetryHostPredicate:            []*routev3.RetryPolicy_RetryHostPredicate{{Name: "envoy.retry_host_predicates.previous_hosts", ConfigType: &routev3.RetryPolicy_RetryHostPredicate_TypedConfig{TypedConfig: previousHosts}}},
+		HostSelectionRetryMaxAttempts: 5,
+	}
+}
+
+// The names a client in namespace bench may use for svc-i: FQDN, short forms, ClusterIP; each
+// bare and with the port.
+func domains(i int) []string {
+	var out []string
+	for _, h := range []string{host(i), fmt.Sprintf("svc-%d.bench.svc", i), fmt.Sprintf("svc-%d.bench", i), fmt.Sprintf("svc-%d", i), fmt.Sprintf("10.96.%d.%d", i>>8, i&255)} {
+		out = append(out, h, fmt.Sprintf("%s:%d", h, port))
+	}
+	return out
+}
+
 func build(services, weight int, version string) (*cachev3.Snapshot, error) {
 	var clusters, endpoints []types.Resource
-	vhosts := make([]*routev3.VirtualHost, 0, services)
+	vhosts := make([]*routev3.VirtualHost, 0, services+1)
+	previousHosts, err := anypb.New(&previoushostsv3.PreviousHostsPredicate{})
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < services; i++ {
 		name := clusterName(i, "")
 		clusters = append(clusters, cluster(name))
 		endpoints = append(endpoints, assignment(name, i, 0, 5))
+		routeName := "default"
 		action := &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: name}}
 		if i == 0 {
+			routeName = "bench/svc-0.0"
 			v1, v2 := clusterName(0, "v1"), clusterName(0, "v2")
 			clusters = append(clusters, cluster(v1), cluster(v2))
 			endpoints = append(endpoints, assignment(v1, 0, 0, 3), assignment(v2, 0, 3, 5))
@@ -93,13 +125,22 @@ func build(services, weight int, version string) (*cachev3.Snapshot, error) {
 				{Name: v2, Weight: wrapperspb.UInt32(uint32(100 - weight))},
 			}}}}
 		}
+		action.Timeout = durationpb.New(0)
+		action.RetryPolicy = retryPolicy(previousHosts)
 		vhosts = append(vhosts, &routev3.VirtualHost{
 			Name:    fmt.Sprintf("%s:%d", host(i), port),
-			Domains: []string{host(i), fmt.Sprintf("svc-%d", i), fmt.Sprintf("svc-%d.bench", i), fmt.Sprintf("%s:%d", host(i), port)},
-			Routes:  []*routev3.Route{{Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: &routev3.Route_Route{Route: action}}},
+			Domains: domains(i),
+			Routes:  []*routev3.Route{{Name: routeName, Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}}, Action: &routev3.Route_Route{Route: action}}},
 		})
 	}
-	rc := &routev3.RouteConfiguration{Name: strconv.Itoa(port), VirtualHosts: vhosts}
+	clusters = append(clusters, &clusterv3.Cluster{Name: "PassthroughCluster", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_ORIGINAL_DST}, LbPolicy: clusterv3.Cluster_CLUSTER_PROVIDED, ConnectTimeout: durationpb.New(10 * time.Second)})
+	vhosts = append(vhosts, &routev3.VirtualHost{
+		Name:    "allow_any",
+		Domains: []string{"*"},
+		Routes: []*routev3.Route{{Name: "allow_any", Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
+			Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: "PassthroughCluster"}, Timeout: durationpb.New(0)}}}},
+	})
+	rc := &routev3.RouteConfiguration{Name: strconv.Itoa(port), VirtualHosts: vhosts, ValidateClusters: wrapperspb.Bool(false)}
 	router, err := anypb.New(&routerv3.Router{})
 	if err != nil {
 		return nil, err

@@ -128,9 +128,24 @@ export interface PreEncodedResponse {
  * pre-framed resource bytes after them (protobuf allows fields in any order).
  */
 export function encodeDiscoveryResponse(r: PreEncodedResponse): Buffer {
+  return Buffer.concat(discoveryResponseParts(r));
+}
+
+/**
+ * The same bytes behind the 5-byte gRPC message prefix (uncompressed flag, big-endian length):
+ * a message ready for the wire, written as is by every stream it is sent on.
+ */
+export function encodeGrpcFramedDiscoveryResponse(r: PreEncodedResponse): Buffer {
+  const parts = discoveryResponseParts(r);
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(parts.reduce((n, p) => n + p.length, 0), 1);
+  return Buffer.concat([prefix, ...parts]);
+}
+
+function discoveryResponseParts(r: PreEncodedResponse): Uint8Array[] {
   const type = messageType(DISCOVERY_RESPONSE);
   const head = type.encode(type.create({ version_info: r.version_info, type_url: r.type_url, nonce: r.nonce })).finish();
-  return Buffer.concat([head, ...r.framedResources]);
+  return [head, ...r.framedResources];
 }
 
 export function decodeDiscoveryResponse(bytes: Uint8Array): DiscoveryResponse {

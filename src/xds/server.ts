@@ -7,9 +7,10 @@
 import { EventEmitter } from 'node:events';
 import * as grpc from '@grpc/grpc-js';
 import {
+  GrpcFramedResponse,
   PUSH_ORDER,
   adsServiceDefinition,
-  encodeDiscoveryResponse,
+  encodeGrpcFramedDiscoveryResponse,
   typeShortName,
   type AdsStream,
   type DiscoveryRequest,
@@ -17,7 +18,7 @@ import {
 } from '../envoy/index.js';
 import type { Logger } from '../log/logger.js';
 import type { SnapshotCache } from './cache.js';
-import type { Snapshot } from './snapshot.js';
+import type { Snapshot, TypedResources } from './snapshot.js';
 
 export interface NackRecord {
   typeUrl: string;
@@ -76,13 +77,50 @@ interface TypeState {
   versionsByNonce: Map<string, string>;
 }
 
+interface EncodedResponse {
+  nonce: string;
+  message: GrpcFramedResponse;
+}
 
+/**
+ * One encoded DiscoveryResponse per (resources of a type, subscribed names): every stream that
+ * is sent the same content writes the same bytes, under the same nonce. Nonces come from one
+ * server-wide counter, so a nonce still names exactly one response on each stream.
+ */
+class ResponseEncoder {
+  private readonly byTyped = new WeakMap<TypedResources, Map<string, EncodedResponse>>();
+  private seq = 0;
+
+  encode(typeUrl: string, typed: TypedResources | undefined, names: ReadonlySet<string>, namesKey: string): EncodedResponse {
+    let forTyped = typed ? this.byTyped.get(typed) : undefined;
+    const hit = forTyped?.get(namesKey);
+    if (hit) return hit;
+    const framed: Buffer[] = [];
+    if (typed) {
+      if (names.size === 0) {
+        for (const r of typed.byName.values()) framed.push(r.framed);
+      } else {
+        for (const n of names) {
+          const r = typed.byName.get(n);
+          if (r) framed.push(r.framed);
+        }
+      }
+    }
+    const nonce = String(++this.seq);
+    const message = new GrpcFramedResponse(encodeGrpcFramedDiscoveryResponse({ version_info: typed?.version ?? 'empty', type_url: typeUrl, nonce, framedResources: framed }));
+    const encoded = { nonce, message };
+    if (typed) {
+      if (!forTyped) this.byTyped.set(typed, (forTyped = new Map()));
+      forTyped.set(namesKey, encoded);
+    }
+    return encoded;
+  }
+}
 
 class AdsStreamHandler {
   node?: EnvoyNode;
   nodeKey = '';
   readonly types = new Map<string, TypeState>();
-  private nonce = 0;
   private unwatch?: () => void;
   private closed = false;
 
@@ -181,24 +219,13 @@ class AdsStreamHandler {
     const namesKey = wildcard ? '*' : [...st.names].sort().join('\0');
     // Never re-push what this client already has (or rejected), unless it asked anew.
     if (!initial && st.sentVersion === version && st.sentNamesKey === namesKey) return;
-    const framed: Buffer[] = [];
-    if (typed) {
-      if (wildcard) {
-        for (const r of typed.byName.values()) framed.push(r.framed);
-      } else {
-        for (const n of st.names) {
-          const r = typed.byName.get(n);
-          if (r) framed.push(r.framed);
-        }
-      }
-    }
-    const nonce = String(++this.nonce);
+    const { nonce, message } = this.server.responses.encode(typeUrl, typed, st.names, namesKey);
     st.sentVersion = version;
     st.sentNonce = nonce;
     st.sentNamesKey = namesKey;
     st.versionsByNonce.set(nonce, version);
     this.server.metrics.responsesSent++;
-    this.call.write(encodeDiscoveryResponse({ version_info: version, type_url: typeUrl, nonce, framedResources: framed }));
+    this.call.write(message);
   }
 
   status(): StreamStatus {
@@ -228,6 +255,7 @@ export class AdsServer extends EventEmitter {
   readonly cache: SnapshotCache;
   readonly log: Logger;
   readonly metrics: AdsMetrics = { streamsOpened: 0, streamsActive: 0, responsesSent: 0, acks: 0, nacks: 0 };
+  readonly responses = new ResponseEncoder();
   private readonly streams = new Set<AdsStreamHandler>();
   private readonly nodeKeyFn: (node: EnvoyNode) => string;
   private readonly clock: () => Date;

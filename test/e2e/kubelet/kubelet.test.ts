@@ -279,7 +279,7 @@ describe('process kubelet', () => {
     expect((await httpGet(ip, 8080, '/file?path=/etc/podinfo/labels')).body).toBe('app="vols"');
     expect((await httpGet(ip, 8080, '/env/PASSWORD')).body).toBe('hunter2');
     const resolv = (await httpGet(ip, 8080, '/file?path=/etc/resolv.conf')).body;
-    expect(resolv).toContain('nameserver 127.0.0.1');
+    expect(resolv).toContain('nameserver 10.88.0.1');
     expect(resolv).toContain(`search ${ns.name}.svc.cluster.local svc.cluster.local cluster.local`);
     // The mounts live only in the container's mount namespace, not on the host.
     expect(fs.existsSync('/etc/secret/password')).toBe(false);

@@ -1,8 +1,8 @@
 import { describe, it, expect } from '@jest/globals';
 import { haproxyCfg, nginxConf } from '../../../bench/anchors/configs.js';
 import { parseWrk } from '../../../bench/lib/wrk.js';
-import { decodeResponseHead } from '../../../bench/lib/ads-client.js';
-import { encodeDiscoveryResponse, frameAnyAsResponseResource } from '../../../src/envoy/index.js';
+import { ResponseHeadReader, decodeResponseHead, type ResponseHead } from '../../../bench/lib/ads-client.js';
+import { encodeDiscoveryResponse, encodeGrpcFramedDiscoveryResponse, frameAnyAsResponseResource, messageType } from '../../../src/envoy/index.js';
 
 describe('anchor configs', () => {
   it('nginx: one worker, loopback only, keep-alive upstream', () => {
@@ -58,5 +58,28 @@ describe('decodeResponseHead', () => {
   });
   it('rejects truncated input', () => {
     expect(() => decodeResponseHead(Uint8Array.from([0x0a, 0x05, 0x61]))).toThrow(/truncated/);
+  });
+});
+
+describe('ResponseHeadReader', () => {
+  const typeUrl = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+  const framed = [frameAnyAsResponseResource(typeUrl, Buffer.alloc(40_000, 3)), frameAnyAsResponseResource(typeUrl, Buffer.alloc(7, 4))];
+  const ours = encodeGrpcFramedDiscoveryResponse({ version_info: 'v1', type_url: typeUrl, nonce: '1', framedResources: framed });
+  // Fields in number order, as protobuf encoders (go-control-plane's) write them: head after the resources.
+  const t = messageType('envoy.service.discovery.v3.DiscoveryResponse');
+  const body = Buffer.from(t.encode(t.fromObject({ version_info: 'v2', resources: [{ type_url: typeUrl, value: Buffer.alloc(20_000, 5) }], type_url: typeUrl, nonce: 'n2' })).finish());
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(body.length, 1);
+  const stream = Buffer.concat([ours, prefix, body]);
+
+  it.each([1, 3, 16_384, stream.length])('reads two messages from %i-byte chunks', (size) => {
+    const got: ResponseHead[] = [];
+    const r = new ResponseHeadReader((h) => got.push(h));
+    for (let i = 0; i < stream.length; i += size) r.push(stream.subarray(i, i + size));
+    expect(got).toEqual([
+      { version: 'v1', typeUrl, nonce: '1', bytes: ours.length - 5 },
+      { version: 'v2', typeUrl, nonce: 'n2', bytes: body.length },
+    ]);
+    expect(r.midMessage()).toBe(false);
   });
 });

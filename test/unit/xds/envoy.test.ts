@@ -4,7 +4,10 @@ import {
   decodeAny,
   decodeDiscoveryResponse,
   encodeAny,
+  GrpcFramedResponse,
   encodeDiscoveryResponse,
+  encodeGrpcFramedDiscoveryResponse,
+  preFramedWritesAsIs,
   encodeResource,
   frameAnyAsResponseResource,
   formatNodeId,
@@ -34,6 +37,17 @@ describe('envoy codec', () => {
     expect(r.nonce).toBe('7');
     expect(r.resources).toHaveLength(1);
     expect(decodeAny(r.resources[0]!)).toEqual({ name: 'a' });
+  });
+
+  it('frames a response for the wire once: gRPC prefix + the same bytes', () => {
+    const parts = { version_info: 'v1', type_url: TYPE_URLS.cluster, nonce: '7', framedResources: [frameAnyAsResponseResource(TYPE_URLS.cluster, encodeResource(TYPE_URLS.cluster, { name: 'a' }))] };
+    const framed = encodeGrpcFramedDiscoveryResponse(parts);
+    const plain = encodeDiscoveryResponse(parts);
+    expect(framed.subarray(0, 5)).toEqual(Buffer.from([0, 0, 0, 0, plain.length]));
+    expect(framed.subarray(5)).toEqual(plain);
+    expect(new GrpcFramedResponse(framed).bytes).toBe(framed);
+    expect(() => new GrpcFramedResponse(plain)).toThrow(/gRPC message prefix/);
+    expect(preFramedWritesAsIs).toBe(true);
   });
 });
 
