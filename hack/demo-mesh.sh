@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The mesh part of `make demo` (called by hack/demo.sh once the cluster is up), for a human:
-# starts the process kubelet, `weft controlplane` and the sidecar injector, deploys a meshed
-# client and two server versions, drives traffic, applies a 90/10 split and STRICT mTLS, prints
-# a report and what to try, and LEAVES IT RUNNING.
+# starts the process kubelet, installs Weft from manifests/ (operator, then a MeshConfig with the
+# control plane and an ingress gateway, all as pods), deploys Bookinfo from samples/ into a labeled
+# namespace, drives traffic, applies Istio's 90/10 reviews split, the bookinfo gateway and STRICT
+# mTLS, prints a report from the proxies' metrics and what to try, and LEAVES IT RUNNING.
 #   bash hack/demo-mesh.sh          # up (idempotent: an earlier demo is stopped first)
 #   bash hack/demo-mesh.sh down     # stop the demo (namespaces, webhook config, control plane, kubelet)
 # Must run as root (network namespaces). Every traffic loop is bounded.
+#   bash hack/demo-mesh.sh down also uninstalls Weft (MeshConfig, then manifests/).
 set -euo pipefail
 source "$(dirname "$0")/cluster-env.sh"
 export KUBECONFIG="$KUBECONFIG_PATH" PATH="$(bash "$ROOT/hack/ensure-node.sh"):$BIN:$PATH"
@@ -48,7 +50,7 @@ if [ "$(id -u)" != 0 ]; then say "needs root (network namespaces, iptables); ski
 mkdir -p "$STATE_DIR" "$LOGS"
 stop_demo
 
-if [ ! -f dist/src/cmd/weft.js ] || [ ! -f dist/test/e2e/mesh/demo.js ]; then
+if [ ! -f dist/src/cmd/weft.js ] || [ ! -f dist/test/e2e/install/demo.js ]; then
   say "building (npx tsc -p tsconfig.json)"
   npx tsc -p tsconfig.json >/dev/null || true   # emits even with type errors elsewhere
 fi
@@ -71,15 +73,15 @@ fi
 
 say "starting the mesh (log $DEMO_LOG)"
 : >"$DEMO_LOG"
-nohup node dist/test/e2e/mesh/demo.js >>"$DEMO_LOG" 2>&1 &
+nohup node dist/test/e2e/install/demo.js >>"$DEMO_LOG" 2>&1 &
 echo $! >"$DEMO_PID"
 shown=0
-for _ in $(seq 1 600); do
+for _ in $(seq 1 1200); do
   total=$(wc -l <"$DEMO_LOG")
   if [ "$total" -gt "$shown" ]; then sed -n "$((shown + 1)),${total}p" "$DEMO_LOG"; shown=$total; fi
   if grep -q 'READY (the demo keeps running)' "$DEMO_LOG"; then exit 0; fi
   if ! alive "$DEMO_PID"; then say "the demo stopped early; see $DEMO_LOG"; exit 1; fi
   sleep 0.5
 done
-say "the demo did not become ready within 300 s; see $DEMO_LOG"
+say "the demo did not become ready within 600 s; see $DEMO_LOG"
 exit 1

@@ -10,35 +10,18 @@
 // the operator's webhook at its pod IP (--enable-aggregator-routing, no kube-proxy here).
 // NETWORK RULE: all traffic is between pod netns on the test bridge and 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import type { V1Pod } from '@kubernetes/client-node';
 import { clusterClients, waitFor } from '../../helpers/cluster.js';
-import { kubeconfigPath, repoRoot } from '../../helpers/paths.js';
+import { repoRoot } from '../../helpers/paths.js';
+import { MESH_NS, applyObject, installManifests, kubectl, processNodePlacement, uninstall } from './install-kit.js';
 import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle } from '../kubelet/start.js';
 import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
 import { containerLog, curlInNetns, podNetns, readyPods } from '../mesh/harness.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
 
 const clients = clusterClients();
-const kubectlPath = path.join(execFileSync('bash', [path.join(repoRoot, 'hack/build-cluster-bins.sh'), '--print-dir']).toString().trim(), 'kubectl');
-const kubectl = async (...args: string[]): Promise<string> => {
-  try {
-    return (await promisify(execFile)(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 240_000 })).stdout;
-  } catch (e) {
-    throw new Error(`kubectl ${args.join(' ')}: ${(e as { stderr?: string }).stderr ?? String(e)}`, { cause: e });
-  }
-};
-const kubectlStdin = (input: string, ...args: string[]): Promise<string> => new Promise((resolve, reject) => {
-  const child = execFile(kubectlPath, ['--kubeconfig', kubeconfigPath, ...args], { timeout: 120_000 }, (err, stdout, stderr) => {
-    if (err) reject(new Error(`kubectl ${args.join(' ')}: ${stderr || String(err)}`)); else resolve(stdout);
-  });
-  child.stdin?.end(input);
-});
-
-const MESH_NS = 'weft-system';
 const APP_NS = 'e2e-install-app';
 const MC_NAME = 'default';
 /** 400 requests: a 5-point band is 3.3 standard deviations of a 90/10 split (a false alarm about 1 in 1,000). */
@@ -48,10 +31,9 @@ let kubelet: ProcessKubeletHandle | undefined;
 let serverPod: V1Pod | undefined;
 let clientPod: V1Pod | undefined;
 
-const placement = { nodeSelector: onProcessNode.nodeSelector, tolerations: onProcessNode.tolerations };
 const meshConfig = {
   apiVersion: 'operator.weft.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: MC_NAME },
-  spec: { version, controlPlane: { ...placement }, updateStrategy: { dataPlaneRollout: { mode: 'Manual' } } },
+  spec: { version, controlPlane: { ...processNodePlacement }, updateStrategy: { dataPlaneRollout: { mode: 'Manual' } } },
 };
 
 function app(name: string, sa: string, env: { name: string; value: string }[] = []): object {
@@ -109,20 +91,16 @@ afterAll(async () => {
   // Best effort if a step failed half way: never leave the operator's webhook behind, it would
   // inject pods of later suites.
   await kubectl('delete', 'namespace', APP_NS, '--ignore-not-found', '--wait=false').catch(() => undefined);
-  await kubectl('delete', 'meshconfig', '--all', '--ignore-not-found', '--timeout=60s').catch(() => undefined);
-  await kubectl('delete', '-f', path.join(repoRoot, 'manifests/weft.yaml'), '--ignore-not-found', '--timeout=120s').catch(() => undefined);
+  await uninstall();
   await kubelet?.stop();
 }, 300_000);
 
 describe('install from manifests/, inject, uninstall (real operator, control plane and sidecars as pods)', () => {
   it('1. kubectl apply -f manifests/ and a MeshConfig: the operator and the control plane it renders run as pods and report Ready', async () => {
     expect(fs.existsSync(path.join(repoRoot, 'manifests/weft.yaml'))).toBe(true);
-    await kubectl('apply', '--server-side', '-f', path.join(repoRoot, 'manifests/'));
-    // The dev overlay: run the operator where pods really run.
-    await kubectl('patch', 'deployment', 'weft-operator', '-n', MESH_NS, '--type=merge', '-p', JSON.stringify({ spec: { template: { spec: placement } } }));
     await withDiagnostics(async () => {
-      await kubectl('rollout', 'status', 'deployment/weft-operator', '-n', MESH_NS, '--timeout=180s');
-      await kubectlStdin(JSON.stringify(meshConfig), 'apply', '-f', '-');
+      await installManifests(); // + the dev overlay: the operator runs where pods really run
+      await applyObject(meshConfig);
       expect(await kubectl('wait', '--for=condition=Ready', `meshconfig/${MC_NAME}`, '--timeout=180s')).toMatch(/condition met/);
     });
     const cps = await clients.core.listNamespacedPod({ namespace: MESH_NS, labelSelector: 'app=weft-controlplane' });
@@ -131,11 +109,11 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
   }, 420_000);
 
   it('2. a labeled namespace gets sidecars from the operator webhook; they take SPIFFE certs from the in-pod CA and carry mTLS traffic', async () => {
-    await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS, labels: { 'weft.dev/injection': 'enabled', 'weft.dev/test': 'true' } } }), 'apply', '-f', '-');
+    await applyObject({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: APP_NS, labels: { 'weft.dev/injection': 'enabled', 'weft.dev/test': 'true' } } });
     await waitForDefaultSA(clients, APP_NS);
-    for (const sa of ['server', 'client']) await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NS } }), 'apply', '-f', '-');
+    for (const sa of ['server', 'client']) await applyObject({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NS } });
     const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NS }, spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } };
-    await kubectlStdin(JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [svc, app('server', 'server', [{ name: 'VERSION', value: 'v1' }]), app('client', 'client')] }), 'apply', '-f', '-');
+    await applyObject({ apiVersion: 'v1', kind: 'List', items: [svc, app('server', 'server', [{ name: 'VERSION', value: 'v1' }]), app('client', 'client')] });
     await withDiagnostics(async () => {
       [serverPod] = await readyPods(clients, APP_NS, 'app=server', 1, 120_000);
       [clientPod] = await readyPods(clients, APP_NS, 'app=client', 1, 120_000);
