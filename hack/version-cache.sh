@@ -11,7 +11,7 @@ case "${1:-}" in -h|--help|"") usage; [ -n "${1:-}" ] && exit 0; exit 2;; esac
 V="$1"; REF="${2:-}"
 [[ "$V" =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]] || { echo "version-cache: '$V' is not a semantic version such as 0.0.9" >&2; exit 2; }
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE="${WEFT_VERSION_CACHE:-$HOME/.cache/weft/versions}"
+CACHE="${WEFT_VERSION_CACHE:-${WEFT_CLUSTER_DIR:-$ROOT/.cluster}/versions}"   # readable by UID 1337, unlike /root
 DEST="$CACHE/$V"
 SRC="$ROOT"
 if [ -n "$REF" ]; then

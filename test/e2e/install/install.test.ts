@@ -10,6 +10,7 @@
 // the operator's webhook at its pod IP (--enable-aggregator-routing, no kube-proxy here).
 // NETWORK RULE: all traffic is between pod netns on the test bridge and 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -18,7 +19,7 @@ import { repoRoot } from '../../helpers/paths.js';
 import { MESH_NS, applyObject, installManifests, kubectl, processNodePlacement, uninstall } from './install-kit.js';
 import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle } from '../kubelet/start.js';
 import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
-import { containerLog, curlInNetns, podNetns, readyPods } from '../mesh/harness.js';
+import { containerLog, curlInNetns, loadInNetns, podNetns, readyPods } from '../mesh/harness.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
 
 const clients = clusterClients();
@@ -26,14 +27,17 @@ const APP_NS = 'e2e-install-app';
 const MC_NAME = 'default';
 /** 400 requests: a 5-point band is 3.3 standard deviations of a 90/10 split (a false alarm about 1 in 1,000). */
 const SPLIT_N = 400;
-const version = readPackageVersion();
+/** Upgrade path: OLD -InPlace-> MID -RevisionBased-> the current build (hack/version-cache.sh stamps the first two). */
+const NEW = readPackageVersion();
+const OLD = '0.0.8';
+const MID = '0.0.9';
 let kubelet: ProcessKubeletHandle | undefined;
 let serverPod: V1Pod | undefined;
 let clientPod: V1Pod | undefined;
 
 const meshConfig = {
   apiVersion: 'operator.weft.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: MC_NAME },
-  spec: { version, controlPlane: { ...processNodePlacement }, updateStrategy: { dataPlaneRollout: { mode: 'Manual' } } },
+  spec: { version: OLD, controlPlane: { ...processNodePlacement }, updateStrategy: { type: 'InPlace', dataPlaneRollout: { mode: 'Automatic' } } },
 };
 
 function app(name: string, sa: string, env: { name: string; value: string }[] = []): object {
@@ -57,6 +61,15 @@ function app(name: string, sa: string, env: { name: string; value: string }[] = 
   };
 }
 
+/**
+ * The traffic source: a bare Pod, not a Deployment, so a data-plane rollout (which restarts
+ * Deployments) never kills the loop that watches it. It is replaced once the upgrades are done.
+ */
+function clientPodSpec(): object {
+  const d = app('client', 'client') as { spec: { template: { metadata: object; spec: object } } };
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { ...d.spec.template.metadata, name: 'client', namespace: APP_NS }, spec: d.spec.template.spec };
+}
+
 /** Pods of the mesh namespace with their phase and restart counts, and their last log lines. */
 async function diagnostics(): Promise<string> {
   const pods = await clients.core.listNamespacedPod({ namespace: MESH_NS }).catch(() => ({ items: [] as V1Pod[] }));
@@ -74,6 +87,16 @@ async function withDiagnostics<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Control plane, gateways and every Deployment-owned proxy in the app namespace run `version`, all Ready, none terminating. */
+async function upgradedTo(version: string): Promise<boolean> {
+  const tag = `:${version}`;
+  const cps = (await clients.core.listNamespacedPod({ namespace: MESH_NS, labelSelector: 'app=weft-controlplane' })).items;
+  const apps = (await clients.core.listNamespacedPod({ namespace: APP_NS })).items.filter((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'ReplicaSet'));
+  const ready = (p: V1Pod): boolean => !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return cps.length > 0 && cps.every((p) => ready(p) && (p.spec?.containers[0]?.image ?? '').endsWith(tag))
+    && apps.length > 0 && apps.every((p) => ready(p) && (p.spec?.initContainers ?? []).some((c) => c.name === 'weft-proxy' && (c.image ?? '').endsWith(tag)));
+}
+
 /** Every object Weft creates carries app.kubernetes.io/part-of=weft; plus its CRDs and namespace. */
 async function weftLeftovers(): Promise<string[]> {
   const kinds = 'deployments,services,serviceaccounts,configmaps,secrets,roles,rolebindings,clusterroles,clusterrolebindings,mutatingwebhookconfigurations,validatingwebhookconfigurations,poddisruptionbudgets,leases';
@@ -84,6 +107,7 @@ async function weftLeftovers(): Promise<string[]> {
 }
 
 beforeAll(async () => {
+  for (const v of [OLD, MID]) execFileSync('bash', [path.join(repoRoot, 'hack/version-cache.sh'), v], { stdio: 'ignore' });
   kubelet = await startProcessKubelet();
 }, 240_000);
 
@@ -113,7 +137,7 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     await waitForDefaultSA(clients, APP_NS);
     for (const sa of ['server', 'client']) await applyObject({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: sa, namespace: APP_NS } });
     const svc = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'server', namespace: APP_NS }, spec: { selector: { app: 'server' }, ports: [{ name: 'http', port: 8080, targetPort: 8080 }] } };
-    await applyObject({ apiVersion: 'v1', kind: 'List', items: [svc, app('server', 'server', [{ name: 'VERSION', value: 'v1' }]), app('client', 'client')] });
+    await applyObject({ apiVersion: 'v1', kind: 'List', items: [svc, app('server', 'server', [{ name: 'VERSION', value: 'v1' }]), clientPodSpec()] });
     await withDiagnostics(async () => {
       [serverPod] = await readyPods(clients, APP_NS, 'app=server', 1, 120_000);
       [clientPod] = await readyPods(clients, APP_NS, 'app=client', 1, 120_000);
@@ -178,7 +202,40 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     console.log(`install e2e: reviews 90/10 measured v1=${counts.v1 ?? 0} v2=${counts.v2 ?? 0} of ${SPLIT_N}`);
   }, 420_000);
 
-  it('4. uninstall (MeshConfig, then manifests/) leaves 0 Weft resources', async () => {
+  it(`4. upgrade under a 40 ms request loop: InPlace ${OLD} -> ${MID}, then RevisionBased ${MID} -> ${NEW}, Automatic data-plane rollout: 100% success, every proxy ends on ${NEW}`, async () => {
+    const clusterIP = (await clients.core.readNamespacedService({ name: 'server', namespace: APP_NS })).spec!.clusterIP!;
+    const netns = podNetns(clientPod!);
+    const results: string[] = [];
+    for (const [to, strategy] of [[MID, { type: 'InPlace' }], [NEW, { type: 'RevisionBased', revisionGracePeriod: '0s' }]] as const) {
+      await kubectl('patch', 'meshconfig', MC_NAME, '--type=merge', '-p', JSON.stringify({ spec: { version: to, updateStrategy: { ...strategy, dataPlaneRollout: { mode: 'Automatic' } } } }));
+      const totals: Record<string, number> = {};
+      const errors: string[] = [];
+      let done = false;
+      const deadline = Date.now() + 240_000;
+      while (Date.now() < deadline) {
+        const r = await loadInNetns(netns, `http://${clusterIP}:8080/upgrade`, { n: 50, gapMs: 40, timeoutMs: 10_000 });
+        for (const [k, v] of Object.entries(r.statuses)) totals[k] = (totals[k] ?? 0) + v;
+        errors.push(...r.errors);
+        if (done) break; // one more chunk after everything reports the new version
+        done = await upgradedTo(to);
+      }
+      results.push(`${strategy.type} -> ${to}: ${JSON.stringify(totals)}`);
+      expect({ to, done, errors: errors.slice(0, 3), statuses: Object.keys(totals) }).toEqual({ to, done: true, errors: [], statuses: ['200'] });
+    }
+    console.log(`install e2e: upgrades under a 40 ms loop: ${results.join('; ')}`);
+    // The bare client kept its old sidecar (nothing restarts a bare Pod); replace it, and then
+    // every proxy in the mesh runs the new version and the operator reports none outdated.
+    await kubectl('delete', 'pod', 'client', '-n', APP_NS, '--wait=true', '--timeout=60s');
+    await applyObject(clientPodSpec());
+    [clientPod] = await readyPods(clients, APP_NS, 'app=client', 1, 120_000);
+    await withDiagnostics(() => waitFor('no outdated proxies', async () => {
+      const st = JSON.parse(await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status}')) as { dataPlane?: { outdatedProxies?: number; proxiesByVersion?: Record<string, number> }; conditions?: Array<{ type: string; status: string }> };
+      const upgrading = st.conditions?.find((c) => c.type === 'Upgrading')?.status;
+      return st.dataPlane?.outdatedProxies === 0 && Object.keys(st.dataPlane.proxiesByVersion ?? {}).join() === NEW && upgrading === 'False';
+    }, 120_000, 1000));
+  }, 600_000);
+
+  it('5. uninstall (MeshConfig, then manifests/) leaves 0 Weft resources', async () => {
     await kubectl('delete', 'namespace', APP_NS, '--timeout=120s');
     await kubectl('delete', 'meshconfig', MC_NAME, '--timeout=120s');
     await kubectl('delete', '-f', path.join(repoRoot, 'manifests/weft.yaml'), '--ignore-not-found', '--timeout=180s');
