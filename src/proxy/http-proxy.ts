@@ -6,6 +6,7 @@ import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../errors/errors.js';
 import type { ForwardAction, Route, RouteTable } from './config/model.js';
 import { TokenBucket } from './resilience/token-bucket.js';
 import {
@@ -432,8 +433,11 @@ export class HttpProxy {
       r.on('response', (x) => x.resume());
       // A pooled keep-alive socket the upstream closed meanwhile: once on a fresh one,
       // as the primary path does; otherwise shadow traffic never affects the real request.
-      r.on('error', () => { if (r.reusedSocket && !staleRetried) send(true); });
-      r.setTimeout(10_000, () => r.destroy());
+      r.on('error', (e) => {
+        if (r.reusedSocket && !staleRetried) { send(true); return; }
+        this.deps.logger.debug({ cluster, path, err: errorMessage(e) }, 'shadow request failed');
+      });
+      r.setTimeout(10_000, () => r.destroy(new Error('shadow request timed out after 10 s')));
       r.end(body);
     };
     send(false);

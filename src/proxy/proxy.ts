@@ -102,7 +102,10 @@ export class Proxy {
     this.stats = new Stats(deps.workload);
     const now = deps.now ?? Date.now;
     const rand = deps.rand ?? Math.random;
-    this.clusters = new ClusterManager({ now, rand, identity: () => this.identityRef, loopGuard: () => this.loopGuard() });
+    this.clusters = new ClusterManager({
+      now, rand, identity: () => this.identityRef, loopGuard: () => this.loopGuard(),
+      onHostsLost: (cluster, info) => this.deps.logger.warn({ cluster, ...info }, 'cluster has no endpoints any more; requests to it get 503 UH'),
+    });
     this.jwks = new JwksCache({ clusters: this.clusters, logger: deps.logger, now });
     const jwtKeys: KeyResolver = (p) => (p.jwks.kind === 'local' ? p.jwks.keys : this.jwks.keysFor(p.jwks.remote));
     const common = { clusters: this.clusters, stats: this.stats, logger: deps.logger, now, rand };

@@ -19,6 +19,9 @@ import type { ClusterLoadAssignmentShape, ClusterShape, ListenerShape, RouteConf
 import type { Cluster, Endpoint, Listener, ProxyConfig, RouteTable } from './config/model.js';
 import { checkNameTable, type NameTableShape } from './dns/names.js';
 
+/** How long a config waits for new clusters' first EDS before it is applied anyway. */
+export const WARMING_TIMEOUT_MS = 5000;
+
 export interface XdsClientOptions {
   address: string;
   node: EnvoyNode;
@@ -62,6 +65,8 @@ export class XdsClient {
   readonly rds: TypeState<RouteTable> = { version: '', nonce: '', names: [], built: new Map() };
   readonly cds: TypeState<Cluster> = { version: '', nonce: '', names: [], built: new Map() };
   readonly eds: TypeState<Endpoint[]> = { version: '', nonce: '', names: [], built: new Map() };
+  private warmingTimer: NodeJS.Timeout | undefined;
+  private warmingExpired = false;
   readonly sds: TypeState<string[]> = { version: '', nonce: '', names: [ROOT_CA_SECRET], built: new Map() };
   private sdsSeq = 0;
   private sdsBundleKey = '';
@@ -83,6 +88,7 @@ export class XdsClient {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.warmingTimer);
     this.stream?.cancel();
     this.client?.close();
   }
@@ -172,6 +178,31 @@ export class XdsClient {
     // Follow references: listeners name route configs, clusters name EDS services.
     if (r.type_url === TYPE_URLS.listener) this.resubscribe(TYPE_URLS.route, this.rds, [...this.lds.built.values()].flatMap(rdsNames));
     if (r.type_url === TYPE_URLS.cluster) this.resubscribe(TYPE_URLS.endpoint, this.eds, edsNames(this.cds.built.values()));
+    this.applyWhenWarm();
+  }
+
+  /**
+   * Envoy's cluster warming: a config whose CDS names EDS clusters that have no endpoints yet
+   * (a new DestinationRule subset, a new service) is held back until their first EDS arrives,
+   * so a route never switches to a cluster with no hosts (a 503 UH window on every config
+   * change). The proxy keeps serving the previous config meanwhile; after WARMING_TIMEOUT_MS
+   * it applies anyway (Envoy's initial_fetch_timeout) and says which clusters stayed cold.
+   */
+  private applyWhenWarm(): void {
+    const cold = edsNames(this.cds.built.values()).filter((n) => !this.eds.built.has(n));
+    if (cold.length > 0 && !this.warmingExpired) {
+      this.warmingTimer ??= setTimeout(() => {
+        this.warmingTimer = undefined;
+        const still = edsNames(this.cds.built.values()).filter((n) => !this.eds.built.has(n));
+        this.opts.logger.warn({ clusters: still.slice(0, 10), count: still.length, waitedMs: WARMING_TIMEOUT_MS }, 'clusters still have no EDS; applying the config without them');
+        this.warmingExpired = true;
+        this.applyWhenWarm();
+        this.warmingExpired = false;
+      }, WARMING_TIMEOUT_MS);
+      this.warmingTimer.unref?.();
+      return;
+    }
+    if (this.warmingTimer) { clearTimeout(this.warmingTimer); this.warmingTimer = undefined; }
     void Promise.resolve(this.opts.onConfig(this.snapshot())).catch((err: unknown) =>
       this.opts.logger.error({ err }, 'applying xds config failed'));
   }

@@ -289,7 +289,7 @@ describe('weft mesh end to end (process kubelet, real sidecars, real mTLS)', () 
       counts.jason[j]++;
       counts.anon[a]++;
     }
-    expect(failures).toEqual([]);
+    if (failures.length > 0) throw new Error(`failed requests: ${failures.join('\n')}\n${diagnostics()}`);
     expect(counts).toEqual({ jason: { v1: 0, v2: 10, other: 0 }, anon: { v1: 10, v2: 0, other: 0 } });
   }, 90_000);
 
@@ -441,7 +441,7 @@ describe('Istio traffic-management and security tasks through real pods', () => 
     // Mirrors are fire-and-forget: give them a moment, bounded.
     let seen = -1;
     await waitFor('v2 received the 10 mirrored copies', async () => (seen = await hits(probe, { 'end-user': 'jason' })) === 10, 15_000, 300)
-      .catch((e: unknown) => { throw new Error(`${String(e)} (v2 saw ${seen})`, { cause: e }); });
+      .catch((e: unknown) => { throw new Error(`${String(e)} (v2 saw ${seen})\n${diagnostics()}`, { cause: e }); });
     expect(await hits(probe, { 'end-user': 'jason' })).toBe(10);
   }, 90_000);
 

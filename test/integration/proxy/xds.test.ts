@@ -119,6 +119,26 @@ describe('xDS client against a local ADS server', () => {
     expect((await request(listenPort, '/x')).status).toBe(200);
   });
 
+  it('warms a new cluster: routes switch to it only once its endpoints arrive (no 503 UH window)', async () => {
+    const b2 = await httpBackend('b2');
+    try {
+      ads.push(TYPE_URLS.cluster, [edsCluster('c') as EnvoyResource, edsCluster('c2') as EnvoyResource]);
+      await until(() => ads.requests.some((r) => r.type_url === TYPE_URLS.endpoint && (r.resource_names ?? []).includes('c2')));
+      ads.push(TYPE_URLS.route, goodRoutes('c2')); // the route arrives before c2's EDS, as it can from a real server
+      const routeVersion = String(ads.version);
+      await until(() => ads.requests.some((r) => r.type_url === TYPE_URLS.route && r.version_info === routeVersion)); // ACKed
+      const held = await Promise.all(Array.from({ length: 20 }, () => request(listenPort, '/warm')));
+      expect(held.map((r) => `${r.status} ${String(r.headers['x-backend'])}`)).toEqual(Array(20).fill('200 b'));
+      ads.push(TYPE_URLS.endpoint, [cla('c', [backend.port]) as EnvoyResource, cla('c2', [b2.port]) as EnvoyResource]);
+      await until(() => proxy.config.endpoints.has('c2'));
+      expect((await request(listenPort, '/warm')).headers['x-backend']).toBe('b2');
+    } finally {
+      ads.push(TYPE_URLS.route, goodRoutes('c'));
+      for (let i = 0; i < 100 && (await request(listenPort, '/back')).headers['x-backend'] !== 'b'; i++) await new Promise((r) => setTimeout(r, 20));
+      await b2.close();
+    }
+  });
+
   it('keeps serving while the control plane is down, then reconnects', async () => {
     ads.stop();
     await until(() => !client.connected);
