@@ -8,19 +8,17 @@
 // fixed 1,000 req/s with 1 KB bodies (latency counted from the scheduled send time, so
 // queueing is not hidden), plus the proxy's CPU and RSS at that rate.
 //   node dist/bench/proxy.js [--quick]
-import 'reflect-metadata';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { webcrypto } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import * as x509 from '@peculiar/x509';
 import { silentLogger } from '../src/log/logger.js';
 import { Proxy } from '../src/proxy/proxy.js';
 import { buildProxyConfig, type ResourceSet } from '../src/proxy/config/snapshot.js';
 import { TlsIdentity, type TlsMaterial } from '../src/proxy/tls.js';
+import { CLIENT_ID, SERVER_ID } from './lib/mesh-ids.js';
 import { formatTable, percentile, writeJson, type BenchRow } from './lib/report.js';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -28,8 +26,6 @@ const BODY = Buffer.alloc(1024, 'x');
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
 const DOWN = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const UP = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
-const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
-const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
 
 // ---------- child roles ----------
 
@@ -83,29 +79,6 @@ async function runWeft(spec: { upstream: number; tls?: 'client' | 'server'; mate
 }
 
 // ---------- parent ----------
-
-async function makeCerts(): Promise<{ server: TlsMaterial; client: TlsMaterial }> {
-  x509.cryptoProvider.set(webcrypto as unknown as Crypto);
-  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
-  const notBefore = new Date(Date.now() - 60_000);
-  const notAfter = new Date(Date.now() + 3600_000);
-  const caKeys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as CryptoKeyPair;
-  const ca = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: '01', name: 'CN=bench-root', notBefore, notAfter, signingAlgorithm: alg, keys: caKeys,
-    extensions: [new x509.BasicConstraintsExtension(true, undefined, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true)],
-  });
-  const leaf = async (id: string, serial: string): Promise<TlsMaterial> => {
-    const keys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as CryptoKeyPair;
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial, subject: 'O=bench', issuer: ca.subject, notBefore, notAfter, signingAlgorithm: alg,
-      publicKey: keys.publicKey, signingKey: caKeys.privateKey,
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: id }], true), new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth])],
-    });
-    const pk = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)).toString('base64').replace(/(.{64})/g, '$1\n');
-    return { certChainPem: cert.toString('pem'), keyPem: `-----BEGIN PRIVATE KEY-----\n${pk}\n-----END PRIVATE KEY-----\n`, rootsPem: ca.toString('pem') };
-  };
-  return { server: await leaf(SERVER_ID, '02'), client: await leaf(CLIENT_ID, '03') };
-}
 
 interface Child { proc: ChildProcess; port: number }
 
@@ -190,7 +163,10 @@ async function openLoop(port: number, rate: number, count: number, conns: number
 }
 
 export async function runProxyBench(quick = false): Promise<BenchRow[]> {
-  const certs = await makeCerts();
+  // Loaded here, not at the top: the `weft` child role is the process whose RSS is measured,
+  // and x509 + reflect-metadata would add ~17 MB a sidecar never carries.
+  const { makeMeshCerts } = await import('./lib/certs.js');
+  const certs = await makeMeshCerts();
   const children: Child[] = [];
   const rows: BenchRow[] = [];
   try {

@@ -10,8 +10,9 @@ export interface BenchTlsMaterial {
   rootsPem: string;
 }
 
-export const SERVER_ID = 'spiffe://cluster.local/ns/bench/sa/server';
-export const CLIENT_ID = 'spiffe://cluster.local/ns/bench/sa/client';
+import { CLIENT_ID, SERVER_ID } from './mesh-ids.js';
+
+export { CLIENT_ID, SERVER_ID };
 
 export async function makeMeshCerts(now = new Date()): Promise<{ server: BenchTlsMaterial; client: BenchTlsMaterial }> {
   x509.cryptoProvider.set(webcrypto as unknown as Crypto);

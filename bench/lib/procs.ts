@@ -117,7 +117,19 @@ export function cpuSeconds(pid: number): number {
 }
 
 export function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return statusMb(pid, 'VmRSS');
+}
+
+/**
+ * The private part of RSS (RssAnon: heap, stacks, buffers), without the executable's and
+ * libraries' file pages, which every node process maps (~35 MB of a bare `node` RSS).
+ */
+export function rssAnonMb(pid: number): number {
+  return statusMb(pid, 'RssAnon');
+}
+
+function statusMb(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : Number.NaN;
 }
 
@@ -137,6 +149,6 @@ export function treeCpuSeconds(pid: number): number {
   return processTree(pid).reduce((s, p) => { try { return s + cpuSeconds(p); } catch { return s; } }, 0);
 }
 
-export function treeRssMb(pid: number): number {
-  return processTree(pid).reduce((s, p) => { try { return s + rssMb(p); } catch { return s; } }, 0);
+export function treeRssMb(pid: number, perPid: (pid: number) => number = rssMb): number {
+  return processTree(pid).reduce((s, p) => { try { return s + perPid(p); } catch { return s; } }, 0);
 }

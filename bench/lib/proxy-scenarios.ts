@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import type { LoadJob, LoadResult } from '../anchors/loadgen.js';
 import { haproxyCfg, nginxConf } from '../anchors/configs.js';
 import { makeMeshCerts, CLIENT_ID, SERVER_ID } from './certs.js';
-import { announcedPort, freePort, portOpen, startProcess, treeCpuSeconds, treeRssMb, type Started } from './procs.js';
+import { announcedPort, freePort, portOpen, rssAnonMb, startProcess, treeCpuSeconds, treeRssMb, type Started } from './procs.js';
 import { aggregateReps, notMeasuredRow, percentile, type BenchRow } from './report.js';
 import { runWrk } from './wrk.js';
 
@@ -185,6 +185,7 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
       const p: Record<string, number[]> = {};
       const cpu: Record<string, number> = {};
       const rss: Record<string, number> = {};
+      const anon: Record<string, number> = {};
       for (const tg of targets) {
         const c0 = tg.pid ? treeCpuSeconds(tg.pid) : 0;
         const t0 = performance.now();
@@ -194,6 +195,7 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
           // CPU over the whole run (warm-up included, same rate throughout) / the time load was applied.
           cpu[tg.name] = (treeCpuSeconds(tg.pid) - c0) / Math.min(secs, (count + warmup) / rate);
           rss[tg.name] = treeRssMb(tg.pid);
+          anon[tg.name] = treeRssMb(tg.pid, rssAnonMb);
         }
         if (r.errors > 0) throw new Error(`${r.errors} errors in open loop against ${tg.name}`);
         if (r.achievedRate < rate * 0.9) notes.push(`rep ${rep + 1}: load generator reached only ${r.achievedRate.toFixed(0)} req/s against ${tg.name}`);
@@ -229,6 +231,12 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
         for (const a of ['nginx', 'haproxy', 'node-proxy']) {
           if (rss[a] === undefined) continue;
           rs.push({ scenario: three, measure: 'RSS', unit: 'MB', weft: rss.weft!, anchor: rss[a], anchorName: t(a)!.label, better: 'lower', ...(a === 'nginx' ? { goal: '<= 60 MB absolute', maxAbs: 60 } : {}) });
+        }
+        // Informative: RSS without the executable's file pages (a bare node process has ~35 MB
+        // of them), i.e. what each extra sidecar really costs.
+        for (const a of ['nginx', 'node-proxy']) {
+          if (anon[a] === undefined) continue;
+          rs.push({ scenario: three, measure: 'private RSS (RssAnon)', unit: 'MB', weft: anon.weft!, anchor: anon[a], anchorName: t(a)!.label, better: 'lower' });
         }
       }
       latRows.push(rs);

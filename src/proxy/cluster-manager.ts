@@ -160,8 +160,12 @@ export class ClusterState {
         (a as unknown as { createConnection: (o: net.NetConnectOpts) => net.Socket }).createConnection = (o) => {
           const id = identity?.();
           const opts = o as net.TcpNetConnectOpts;
+          // Nagle off, as the agent asks for plain sockets: with it on, a request written in
+          // two TLS records waits for the peer's delayed ACK (tens of ms). tls.connect passes
+          // noDelay on to its TCP socket; @types/node does not list it.
+          const tcp: Pick<net.TcpNetConnectOpts, 'noDelay'> = { noDelay: true };
           return tls.connect({
-            host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni,
+            ...tcp, host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni,
             ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
             // This agent speaks HTTP/1.1, so say so first; the cluster's own ALPN (Istio sends
             // istio-peer-exchange, istio) follows. A server offering only h2/http/1.1 would

@@ -1,14 +1,19 @@
 // The gateway's credential fetcher: reads a credentialName Secret from the gateway's own
 // namespace with its in-cluster ServiceAccount (the rendered Role grants `get` on Secrets
 // there, nothing wider). A missing Secret is "no credential"; other errors are retried.
-import * as k8s from '@kubernetes/client-node';
+// @kubernetes/client-node is loaded on first use (~65 MB RSS): sidecars never serve a
+// credentialName, and the module graph of a gateway without one stays small too.
+import type * as k8s from '@kubernetes/client-node';
 import { credentialFromSecretData, type CredentialFetcher } from './credentials.js';
 
 export function kubeSecretFetcher(namespace: string, kc?: k8s.KubeConfig): CredentialFetcher {
   // Built on first use: a gateway that serves no credential never needs in-cluster config.
   let core: k8s.CoreV1Api | undefined;
   return async (name) => {
-    core ??= (kc ?? inCluster()).makeApiClient(k8s.CoreV1Api);
+    if (!core) {
+      const lib = await import('@kubernetes/client-node');
+      core = (kc ?? inCluster(lib)).makeApiClient(lib.CoreV1Api);
+    }
     try {
       const s = await core.readNamespacedSecret({ name, namespace });
       return credentialFromSecretData(s.data);
@@ -24,8 +29,8 @@ function httpCode(e: unknown): number | undefined {
   return typeof c === 'number' ? c : undefined;
 }
 
-function inCluster(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
+function inCluster(lib: typeof k8s): k8s.KubeConfig {
+  const kc = new lib.KubeConfig();
   kc.loadFromCluster();
   return kc;
 }

@@ -229,8 +229,10 @@ export class ListenerRuntime {
       socket.off('data', onData);
       socket.off('end', onEnd);
       socket.pause();
-      // node:http2 and TLSSocket read the native handle and would miss unshifted bytes.
-      if (d.kind === 'h2c' || d.kind === 'tls') this.h2Prefix.set(socket, buf);
+      // node:http2 reads the native handle and would miss unshifted bytes. TLSSocket does
+      // replay a net.Socket's buffered bytes, so TLS keeps the native handle (a JS stream
+      // wrapper in between costs a setImmediate per encrypted write).
+      if (d.kind === 'h2c') this.h2Prefix.set(socket, buf);
       else if (buf.length > 0) socket.unshift(buf);
       cb(d);
     };
@@ -254,12 +256,6 @@ export class ListenerRuntime {
       if (d.kind !== 'tls') { socket.destroy(); return; } // STRICT: plaintext on a TLS-only chain
       this.terminateTls(socket, chain, origin);
       return;
-    }
-    const prefix = this.h2Prefix.get(socket);
-    if (d.kind === 'tls' && prefix && chain.filter.kind === 'tcp') {
-      // TLS passthrough (SNI routing): put the ClientHello back and splice.
-      this.h2Prefix.delete(socket);
-      socket.unshift(prefix);
     }
     this.route(socket, chain, d.kind === 'h2c' ? 'h2' : d.kind === 'http1' ? 'h1' : 'other', 'http', origin, undefined, this.connFacts.get(socket));
   }
@@ -333,8 +329,7 @@ export class ListenerRuntime {
       socket.destroy();
       return;
     }
-    const prefix = this.h2Prefix.get(socket);
-    const ts = new tls.TLSSocket(prefix ? new ReplaySocket(socket, prefix) : socket, {
+    const ts = new tls.TLSSocket(socket, {
       isServer: true, secureContext, requestCert: credential ? tlsCfg.requireClientCert : true, rejectUnauthorized: tlsCfg.requireClientCert,
       // HTTP chains also accept Istio's mesh ALPN values (as HTTP/1.1), so a peer that offers only
       // istio-peer-exchange/istio is not refused with no_application_protocol.
@@ -360,7 +355,8 @@ export class ListenerRuntime {
         ...this.connFacts.get(socket), ...(!certError && peer ? { peerPrincipal: peer } : {}),
       });
     });
-    socket.resume();
+    // No socket.resume() here: the TLSSocket reads the handle itself and replays the bytes
+    // detection unshifted; a flowing raw socket would hand them to nobody.
   }
 }
 

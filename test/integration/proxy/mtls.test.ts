@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { webcrypto } from 'node:crypto';
+import type net from 'node:net';
+import tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import type { Proxy } from '../../../src/proxy/proxy.js';
 import { TlsIdentity, type TlsMaterial } from '../../../src/proxy/tls.js';
 import type { ListenerShape } from '../../../src/proxy/config/envoy-shapes.js';
-import { cla, edsCluster, HCM_TYPE, httpListener, routeConfig } from '../../unit/proxy/fixtures.js';
+import { cla, edsCluster, HCM_TYPE, httpListener, routeConfig, TCP_TYPE } from '../../unit/proxy/fixtures.js';
 import { freePort, httpBackend, rawExchange, request, startProxy, type Backend } from './helpers.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -113,6 +115,13 @@ describe('mTLS between two proxies', () => {
     expect(r.status).toBe(503);
   });
 
+  it('carries a request body across the mTLS hop (head and body go out as separate TLS writes)', async () => {
+    const body = 'b'.repeat(64 * 1024);
+    const r = await request(outboundPort, '/upload', { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
+    expect(r.status).toBe(200);
+    expect((JSON.parse(r.body) as { body: string }).body).toBe(body);
+  });
+
   it('STRICT: plaintext to the mTLS port is rejected', async () => {
     const r = await rawExchange(inboundPort, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
     expect(r.closed).toBe(true);
@@ -149,5 +158,46 @@ describe('mTLS between two proxies', () => {
     expect(total).toBeGreaterThan(50);
     expect(failed).toBe(0);
     expect(serverProxy.identity!.generation).toBe(3);
+  });
+});
+
+describe('TLS passthrough (SNI routing on a TCP chain)', () => {
+  let echo: tls.Server;
+  let proxy: Proxy;
+  let port: number;
+
+  beforeAll(async () => {
+    const m = await leaf(ca, SERVER_ID, '40');
+    echo = tls.createServer({ cert: m.certChainPem, key: m.keyPem }, (s) => {
+      s.on('data', (d: Buffer) => s.write(`pong:${d.toString()}`));
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => echo.listen(0, '127.0.0.1', () => r()));
+    port = await freePort();
+    proxy = await startProxy({
+      listeners: [{
+        name: 'sni', address: { socket_address: { address: '127.0.0.1', port_value: port } },
+        filter_chains: [{
+          filter_chain_match: { transport_protocol: 'tls', server_names: ['echo.example'] },
+          filters: [{ name: 'tcp', typed_config: { '@type': TCP_TYPE, stat_prefix: 'sni', cluster: 'echo' } }],
+        }],
+      }],
+      clusters: [edsCluster('echo')], endpoints: [cla('echo', [(echo.address() as net.AddressInfo).port])],
+    });
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise<void>((r) => echo.close(() => r()));
+  });
+
+  it('replays the ClientHello read for detection to the upstream, which completes the handshake', async () => {
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect({ host: '127.0.0.1', port, servername: 'echo.example', ca: ca.cert.toString('pem'), checkServerIdentity: () => undefined }, () => c.write('ping'));
+      c.on('data', (d: Buffer) => { resolve(d.toString()); c.destroy(); });
+      c.on('error', reject);
+      setTimeout(() => { c.destroy(); reject(new Error('no reply')); }, 5000).unref();
+    });
+    expect(reply).toBe('pong:ping');
   });
 });
