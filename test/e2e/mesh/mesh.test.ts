@@ -279,8 +279,17 @@ describe('weft mesh end to end (process kubelet, real sidecars, real mTLS)', () 
     const netns = podNetns(clientPod);
     const url = `http://${clusterIP}:8080/`;
     // Wait until the new routes are live, then count.
-    await until('jason routed to v2', () => curlInNetns(netns, url, { headers: { 'end-user': 'jason' } }), (x) => json(x).version === 'v2', 30_000);
-    await until('others routed to v1', () => curlInNetns(netns, url), (x) => json(x).version === 'v1', 30_000);
+    // Live = 5 answers in a row from the right version each (the old routes balance v1/v2, so one lucky answer proves nothing).
+    const five = (headers: Record<string, string>, want: string) => async (): Promise<CurlResult> => {
+      let last: CurlResult | undefined;
+      for (let i = 0; i < 5; i++) {
+        last = await curlInNetns(netns, url, { headers });
+        if (json(last).version !== want) return last;
+      }
+      return last!;
+    };
+    await until('jason routed to v2', five({ 'end-user': 'jason' }, 'v2'), (x) => json(x).version === 'v2', 30_000);
+    await until('others routed to v1', five({}, 'v1'), (x) => json(x).version === 'v1', 30_000);
     const counts = { jason: { v1: 0, v2: 0, other: 0 }, anon: { v1: 0, v2: 0, other: 0 } };
     const failures: string[] = [];
     for (let i = 0; i < 10; i++) {
@@ -364,9 +373,11 @@ const V2 = { destination: { host: 'server', subset: 'v2' } };
 const jason = { match: [{ headers: { 'end-user': { exact: 'jason' } } }] };
 
 /** How many requests for `p` the instance behind `headers`' route has seen (echo /hits). */
-async function hits(p: string, headers: Record<string, string> = {}): Promise<number> {
+async function hits(p: string, headers: Record<string, string> = {}, from?: 'v1' | 'v2'): Promise<number> {
   const r = await curlInNetns(podNetns(clientPod), `http://${clusterIP}:8080/hits?path=${encodeURIComponent(p)}`, { headers, timeoutS: 15 });
   if (r.status !== 200) throw new Error(`hits ${p}: ${describeFailure(r)}`);
+  // Asked of a particular instance: an answer from the other one (an older route still live) is no answer.
+  if (from && r.headers['x-echo-version'] !== from) return -1;
   return (JSON.parse(r.body) as { hits: number }).hits;
 }
 
@@ -432,7 +443,9 @@ describe('Istio traffic-management and security tasks through real pods', () => 
     await until('the mirror is live', async () => {
       await curlInNetns(netns, `${base()}${probe}-warm`);
       const r = await curlInNetns(netns, `${base()}/hits?path=${encodeURIComponent(`${probe}-warm`)}`, { headers: { 'end-user': 'jason' } });
-      return { ...r, status: r.status === 200 && (JSON.parse(r.body) as { hits: number }).hits > 0 ? 200 : -1 };
+      // v2 itself must answer (the new jason route): under the old routes v1 answers for its own hits.
+      const fromV2 = r.headers['x-echo-version'] === 'v2';
+      return { ...r, status: r.status === 200 && fromV2 && (JSON.parse(r.body) as { hits: number }).hits > 0 ? 200 : -1 };
     }, (x) => x.status === 200, 30_000);
     const r = await loadInNetns(netns, `${base()}${probe}`, { n: 10 });
     expect(r.statuses).toEqual({ 200: 10 });
@@ -440,9 +453,9 @@ describe('Istio traffic-management and security tasks through real pods', () => 
     expect(await hits(probe)).toBe(10);
     // Mirrors are fire-and-forget: give them a moment, bounded.
     let seen = -1;
-    await waitFor('v2 received the 10 mirrored copies', async () => (seen = await hits(probe, { 'end-user': 'jason' })) === 10, 15_000, 300)
+    await waitFor('v2 received the 10 mirrored copies', async () => (seen = await hits(probe, { 'end-user': 'jason' }, 'v2')) === 10, 15_000, 300)
       .catch((e: unknown) => { throw new Error(`${String(e)} (v2 saw ${seen})\n${diagnostics()}`, { cause: e }); });
-    expect(await hits(probe, { 'end-user': 'jason' })).toBe(10);
+    expect(await hits(probe, { 'end-user': 'jason' }, 'v2')).toBe(10);
   }, 90_000);
 
   it('10. circuit breaking: 1 connection, 1 pending request -> concurrent callers get fast 503 UO, the rest succeed', async () => {
