@@ -49,9 +49,11 @@ function app(name: string, sa: string, env: { name: string; value: string }[] = 
       template: {
         metadata: { labels },
         spec: {
-          ...onProcessNode, serviceAccountName: sa, terminationGracePeriodSeconds: 2,
+          // A rolling restart must not drop requests: the app keeps serving 3 s after SIGTERM,
+          // while the endpoint's removal reaches every client sidecar (as a preStop sleep would).
+          ...onProcessNode, serviceAccountName: sa, terminationGracePeriodSeconds: 10,
           containers: [{
-            name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, ...env],
+            name: 'app', image: 'weft-test/echo:1', env: [...downwardEnv, { name: 'SHUTDOWN_DELAY_MS', value: '3000' }, ...env],
             ports: [{ name: 'http', containerPort: 8080 }],
             readinessProbe: { httpGet: { path: '/healthz', port: 8080 }, periodSeconds: 1, timeoutSeconds: 3, failureThreshold: 10 },
           }],
@@ -87,13 +89,14 @@ async function withDiagnostics<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Control plane, gateways and every Deployment-owned proxy in the app namespace run `version`, all Ready, none terminating. */
+/** A control plane at `version` is Ready, and every Deployment-owned proxy in the app namespace runs `version`, Ready, none terminating. */
 async function upgradedTo(version: string): Promise<boolean> {
   const tag = `:${version}`;
   const cps = (await clients.core.listNamespacedPod({ namespace: MESH_NS, labelSelector: 'app=weft-controlplane' })).items;
   const apps = (await clients.core.listNamespacedPod({ namespace: APP_NS })).items.filter((p) => p.metadata?.ownerReferences?.some((o) => o.kind === 'ReplicaSet'));
   const ready = (p: V1Pod): boolean => !p.metadata?.deletionTimestamp && (p.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  return cps.length > 0 && cps.every((p) => ready(p) && (p.spec?.containers[0]?.image ?? '').endsWith(tag))
+  // A new control plane serves (RevisionBased keeps the old revision while a proxy still uses it).
+  return cps.some((p) => ready(p) && (p.spec?.containers[0]?.image ?? '').endsWith(tag))
     && apps.length > 0 && apps.every((p) => ready(p) && (p.spec?.initContainers ?? []).some((c) => c.name === 'weft-proxy' && (c.image ?? '').endsWith(tag)));
 }
 
@@ -232,6 +235,11 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
       const st = JSON.parse(await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status}')) as { dataPlane?: { outdatedProxies?: number; proxiesByVersion?: Record<string, number> }; conditions?: Array<{ type: string; status: string }> };
       const upgrading = st.conditions?.find((c) => c.type === 'Upgrading')?.status;
       return st.dataPlane?.outdatedProxies === 0 && Object.keys(st.dataPlane.proxiesByVersion ?? {}).join() === NEW && upgrading === 'False';
+    }, 120_000, 1000));
+    // With no proxy left on it, the old revision's control plane is removed (revisionGracePeriod 0s).
+    await withDiagnostics(() => waitFor('only the new control plane left', async () => {
+      const cps = (await clients.core.listNamespacedPod({ namespace: MESH_NS, labelSelector: 'app=weft-controlplane' })).items;
+      return cps.length > 0 && cps.every((p) => (p.spec?.containers[0]?.image ?? '').endsWith(`:${NEW}`));
     }, 120_000, 1000));
   }, 600_000);
 
