@@ -208,6 +208,8 @@ export interface DataPlaneStatus {
   outdatedProxies?: number;
   /** Namespaces already moved to the active revision in the current rollout. */
   rolledNamespaces?: string[];
+  /** The rollout those namespaces belong to (`<revision>@<version>`); another target starts over. */
+  rolloutTarget?: string;
   maxObservedSkew?: number;
 }
 

@@ -238,7 +238,11 @@ export class MeshConfigReconciler {
     }
 
     // Data plane (Automatic): one batch per pass, gated on the previous batch's health.
-    let dataPlane = mc.status?.dataPlane?.rolledNamespaces ?? [];
+    // Namespaces rolled belong to one target: a new spec.version starts a fresh rollout, even if
+    // the last one never went Idle (a bare Pod that nothing restarts keeps proxies outdated).
+    const rolloutTarget = `${plan.target.name}@${plan.target.version}`;
+    const sameTarget = (mc.status?.dataPlane?.rolloutTarget ?? rolloutTarget) === rolloutTarget;
+    let dataPlane = sameTarget ? (mc.status?.dataPlane?.rolledNamespaces ?? []) : [];
     let gateFailure: string | undefined;
     let gateRequeueMs: number | undefined;
     if (plan.phase === 'DataPlane' && spec.updateStrategy.dataPlaneRollout.mode === 'Automatic') {
@@ -296,6 +300,7 @@ export class MeshConfigReconciler {
         outdatedProxies: plan.outdatedProxies,
         maxObservedSkew: plan.maxObservedSkew,
         rolledNamespaces: dataPlane,
+        rolloutTarget,
       },
       // Owned by the repair controller (src/operator/repair.ts): carried so this write is a no-op for it.
       ...(mc.status?.injection ? { injection: mc.status.injection } : {}),
