@@ -232,9 +232,11 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     await applyObject(clientPodSpec());
     [clientPod] = await readyPods(clients, APP_NS, 'app=client', 1, 120_000);
     await withDiagnostics(() => waitFor('no outdated proxies', async () => {
+      // status.dataPlane.proxiesByVersion counts proxies by version: only the new one may be left.
       const st = JSON.parse(await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status}')) as { dataPlane?: { outdatedProxies?: number; proxiesByVersion?: Record<string, number> }; conditions?: Array<{ type: string; status: string }> };
       const upgrading = st.conditions?.find((c) => c.type === 'Upgrading')?.status;
-      return st.dataPlane?.outdatedProxies === 0 && Object.keys(st.dataPlane.proxiesByVersion ?? {}).join() === NEW && upgrading === 'False';
+      const versions = Object.keys(st.dataPlane?.proxiesByVersion ?? {});
+      return (st.dataPlane?.outdatedProxies ?? 0) === 0 && versions.length > 0 && versions.every((v) => v === NEW) && upgrading === 'False' ? true : undefined;
     }, 120_000, 1000));
     // With no proxy left on it, the old revision's control plane is removed (revisionGracePeriod 0s).
     await withDiagnostics(() => waitFor('only the new control plane left', async () => {
