@@ -50,6 +50,8 @@ export interface HttpContext {
   scheme: 'http' | 'https';
   /** Sanitised x-forwarded-client-cert for mTLS peers; client-sent values are always dropped. */
   peerIdentity?: (req: http.IncomingMessage) => string | undefined;
+  /** The verified mTLS peer's SPIFFE id (the source_principal of inbound metrics). */
+  peerPrincipal?: string;
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
   authz?: ConnectionAuthz;
   /** The connection's original destination (ORIGINAL_DST clusters forward there). */
@@ -125,7 +127,12 @@ export class HttpProxy {
     const finish = (cluster: string, status: number, flags: string): void => {
       const durationMs = this.deps.now() - start;
       if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
-      this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
+      this.deps.stats.recordRequest({
+        cluster, status, flags, durationMs, direction: ctx.direction,
+        // Body sizes as declared (content-length); chunked bodies count 0, as the proxy does not meter streams.
+        reqBytes: Number(req.headers['content-length'] ?? 0) || 0, respBytes: Number(res.getHeader('content-length') ?? 0) || 0,
+        ...(ctx.peerPrincipal ? { peerPrincipal: ctx.peerPrincipal } : {}),
+      });
       this.deps.accessLog?.info({
         method: req.method, path: req.url, authority: req.headers.host, status, flags, cluster, durationMs,
         requestId: req.headers['x-request-id'], downstream: req.socket.remoteAddress, direction: ctx.direction,

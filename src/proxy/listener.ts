@@ -267,7 +267,7 @@ export class ListenerRuntime {
     return {
       routes, direction, scheme,
       ...(connDestination(conn) ? { originalDst: connDestination(conn)! } : {}),
-      ...(peer ? { peerIdentity: () => `By=;URI=${peer}` } : {}),
+      ...(peer ? { peerIdentity: () => `By=;URI=${peer}`, peerPrincipal: peer } : {}),
       ...(f.kind === 'http' && (f.rbac.length > 0 || f.jwt.length > 0) ? { authz: { filters: f.rbac, jwt: f.jwt, conn: conn ?? {} } } : {}),
     };
   }

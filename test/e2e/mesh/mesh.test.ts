@@ -222,7 +222,8 @@ describe('weft mesh end to end (process kubelet, real sidecars, real mTLS)', () 
     // 20 more requests: all succeed, both servers answer, and the proxies' own metrics count
     // exactly these requests (client: reporter=source; servers: reporter=destination).
     const src = ['reporter="source"', `server.${appNs}.svc.cluster.local`, 'response_code="200"'];
-    const dst = ['reporter="destination"', 'inbound|8080||', 'response_code="200"'];
+    // The servers' own metrics name the client's verified SPIFFE id: mTLS, seen from the proxies' stats.
+    const dst = ['reporter="destination"', 'inbound|8080||', 'response_code="200"', `source_principal="spiffe://cluster.local/ns/${appNs}/sa/client"`];
     const serverNetns = serverPods.map((p) => podNetns(p));
     const before = { src: await requestCount(netns, src), dst: (await Promise.all(serverNetns.map((n) => requestCount(n, dst)))).reduce((a, b) => a + b, 0) };
     const seen = new Set<string>();
