@@ -363,13 +363,17 @@ function gatewayRoutes(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
         for (const h of vs.spec.hosts ?? []) {
           if (!srv.hosts.some((sh) => hostMatches(sh, h) || hostMatches(h, sh))) continue;
           if (vhosts.some((v) => v['name'] === `${h}:${port}`)) continue;
-          const vh: EnvoyResource = { name: `${h}:${port}`, domains: [h, `${h}:*`], routes: translateHttpRoutes(ctx, vs) };
+          // Istio's hosts: ["*"] (bookinfo-gateway) is the catch-all domain itself ("*:*" is not a valid Envoy domain).
+          const vh: EnvoyResource = { name: `${h}:${port}`, domains: h === '*' ? ['*'] : [h, `${h}:*`], routes: translateHttpRoutes(ctx, vs) };
           if (srv.httpsRedirect) vh['require_tls'] = 'ALL';
           vhosts.push(vh);
         }
       }
     }
-    vhosts.push({ name: 'blackhole', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
+    // Unmatched hosts get 404, unless a VirtualService already took the catch-all.
+    if (!vhosts.some((v) => (v['domains'] as string[]).includes('*'))) {
+      vhosts.push({ name: 'blackhole', domains: ['*'], routes: [{ name: 'default', match: { prefix: '/' }, direct_response: { status: 404 } }] });
+    }
     out.push({ name: `http.${port}`, virtual_hosts: vhosts, validate_clusters: { value: false } });
   }
   return out;

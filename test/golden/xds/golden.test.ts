@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { buildResources } from '../../../src/xds/translate/index.js';
 import { makeSnapshot } from '../../../src/xds/snapshot.js';
+import { buildCluster, buildEndpoints, buildListener, buildRouteTable } from '../../../src/proxy/config/build.js';
 import { detectProtocol, emptyModel, type MeshModel, type ProxyContext } from '../../../src/xds/model.js';
 import type { EnvoyResource } from '../../../src/envoy/index.js';
 
@@ -110,6 +111,13 @@ describe('xds golden translation', () => {
       const res = buildResources(model, modelDoc.proxy);
       // Every resource must encode (no unknown fields) and the snapshot must be consistent.
       expect(() => makeSnapshot(c, res)).not.toThrow();
+      // ...and Weft's own proxy must accept it (a golden that a proxy NACKs is a bug, not a baseline).
+      if ((modelDoc.proxy as { flavour?: string }).flavour !== 'proxyless') {
+        for (const r of res.routes ?? []) expect(() => buildRouteTable(r as never)).not.toThrow();
+        for (const l of res.listeners ?? []) expect(() => buildListener(l as never)).not.toThrow();
+        for (const cl of res.clusters ?? []) expect(() => buildCluster(cl as never)).not.toThrow();
+        for (const e of res.endpoints ?? []) expect(() => buildEndpoints(e as never)).not.toThrow();
+      }
       const actual = JSON.parse(
         JSON.stringify({
           clusters: pick(res.clusters, select.clusters),
