@@ -467,9 +467,13 @@ export class MeshConfigReconciler {
 
   private async writeStatus(mc: MeshConfig, status: MeshConfigStatus): Promise<void> {
     if (jsonEqual(mc.status ?? {}, status)) return;
-    // status is written as a merge patch: fields of status.rootRotation that went away must be nulled.
+    // status is written as a merge patch: keys that went away must be nulled, or they stay forever
+    // (status.rootRotation fields; versions gone from status.dataPlane.proxiesByVersion).
     const rootRotation = mergePatchFor(mc.status?.rootRotation, status.rootRotation);
-    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, rootRotation === undefined ? status : { ...status, rootRotation });
+    const dataPlane = mergePatchFor(mc.status?.dataPlane, status.dataPlane);
+    await this.o.applier.patchStatus(MESHCONFIG_TYPE, mc.metadata.name, undefined, {
+      ...status, ...(rootRotation === undefined ? {} : { rootRotation }), ...(dataPlane === undefined ? {} : { dataPlane }),
+    });
     this.stats.statusWrites++;
     for (const c of conditionTransitions(mc.status?.conditions, status.conditions ?? [])) {
       if (CA_CONDITION_TYPES.includes(c.type)) continue; // checkCa emits its own Events

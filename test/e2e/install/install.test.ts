@@ -236,9 +236,11 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     const pods = (await clients.core.listNamespacedPod({ namespace: APP_NS })).items;
     const images = pods.map((p) => `${p.metadata?.name}: ${(p.spec?.initContainers ?? []).find((c) => c.name === 'weft-proxy')?.image ?? 'none'}`);
     expect(images.filter((i) => !i.endsWith(`:${NEW}`))).toEqual([]);
-    await withDiagnostics(() => waitFor('Upgrading=False with no outdated proxies', async () => {
-      const st = JSON.parse(await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status}')) as { dataPlane?: { outdatedProxies?: number }; conditions?: Array<{ type: string; status: string }> };
-      return st.conditions?.find((c) => c.type === 'Upgrading')?.status === 'False' && (st.dataPlane?.outdatedProxies ?? 0) === 0 ? true : undefined;
+    await withDiagnostics(() => waitFor('Upgrading=False, no outdated proxies, proxiesByVersion only the new version', async () => {
+      const st = JSON.parse(await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status}')) as { dataPlane?: { outdatedProxies?: number; proxiesByVersion?: Record<string, number> }; conditions?: Array<{ type: string; status: string }> };
+      const versions = Object.keys(st.dataPlane?.proxiesByVersion ?? {});
+      return st.conditions?.find((c) => c.type === 'Upgrading')?.status === 'False' && (st.dataPlane?.outdatedProxies ?? 0) === 0
+        && versions.length > 0 && versions.every((v) => v === NEW) ? true : undefined;
     }, 120_000, 1000));
   }, 600_000);
 

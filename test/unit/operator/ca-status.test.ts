@@ -219,6 +219,11 @@ describe('mergePatchFor (status.rootRotation is written as a merge patch)', () =
     expect(mergePatchFor(undefined, undefined)).toBeUndefined();
     expect(mergePatchFor(undefined, { stage: 'idle' })).toEqual({ stage: 'idle' });
   });
+
+  it('drops versions gone from status.dataPlane.proxiesByVersion (else an upgraded mesh still lists them)', () => {
+    expect(mergePatchFor({ proxiesByVersion: { '0.0.8': 1, '0.0.9': 1, '0.1.0': 7 }, outdatedProxies: 2 }, { proxiesByVersion: { '0.1.0': 9 }, outdatedProxies: 0 }))
+      .toEqual({ proxiesByVersion: { '0.0.8': null, '0.0.9': null, '0.1.0': 9 }, outdatedProxies: 0 });
+  });
 });
 
 describe('weft operator rotation flags', () => {
