@@ -3,7 +3,7 @@
 // args, plus path rewrites for paths that exist inside the real image (e.g. /opt/weft/...).
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from './repo-root.js';
 
 export interface ImageContext {
   /** Repository root (the directory holding package.json and dist/). */
@@ -40,22 +40,12 @@ export interface UnknownImage {
   message: string;
 }
 
-/** The checkout this file belongs to (dist/hack/process-kubelet/ or hack/process-kubelet/). */
-function checkoutRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
-
 /**
  * $WEFT_VERSION_CACHE, else <cluster dir>/versions. Not under $HOME: /root is mode 700, and
  * Weft's pods run as UID 1337, which must be able to read the build it runs.
  */
 export function defaultVersionCacheDir(): string {
-  return process.env.WEFT_VERSION_CACHE ?? path.join(process.env.WEFT_CLUSTER_DIR ?? path.join(checkoutRoot(), '.cluster'), 'versions');
+  return process.env.WEFT_VERSION_CACHE ?? path.join(process.env.WEFT_CLUSTER_DIR ?? path.join(REPO_ROOT, '.cluster'), 'versions');
 }
 
 /** Splits "registry/ns/name:tag" into the repository path and the tag ("latest" if none). */

@@ -3,23 +3,15 @@
 // Exit code 3 means another process kubelet already runs (see its pid file).
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { createRootLogger } from '../../src/log/logger.js';
 import { loadKubeConfig } from '../../src/kube/client.js';
 import { errorMessage } from '../../src/errors/errors.js';
 import { ProcessKubelet } from './kubelet.js';
 import { defaultVersionCacheDir } from './images.js';
+import { REPO_ROOT } from './repo-root.js';
 
-/** The repository root, from this file's location (dist/hack/process-kubelet/main.js or hack/process-kubelet/main.ts). */
-export const REPO_ROOT: string = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-})();
+export { REPO_ROOT };
 
 export const EXIT_ALREADY_RUNNING = 3;
 

@@ -23,7 +23,7 @@ export interface ClusterDeps {
   /** What passthrough (ORIGINAL_DST) must never dial: the proxy's own listeners. Default: nothing is local. */
   loopGuard?: () => LoopGuard;
   /** Told when a config update leaves a cluster that had hosts with none (requests to it get 503 UH). */
-  onHostsLost?: (cluster: string, info: { had: number; edsEntry: boolean; created: boolean }) => void;
+  onHostsLost?: (cluster: string, info: { had: number; edsEntry: boolean }) => void;
 }
 
 /** Facts an ORIGINAL_DST cluster picks its host from; ignored by every other cluster. */
@@ -229,13 +229,12 @@ export class ClusterManager {
   update(cfg: ProxyConfig): void {
     for (const [name, c] of cfg.clusters) {
       let st = this.states.get(name);
-      const created = !st;
       if (!st) { st = new ClusterState(c, this.deps); this.states.set(name, st); }
       else if (st.cluster !== c) st.configure(c);
       const had = st.hosts.length;
       const entry = c.staticEndpoints ?? cfg.endpoints.get(c.edsServiceName ?? name);
       st.setEndpoints(entry ?? []);
-      if (had > 0 && st.hosts.length === 0) this.deps.onHostsLost?.(name, { had, edsEntry: entry !== undefined, created });
+      if (had > 0 && st.hosts.length === 0) this.deps.onHostsLost?.(name, { had, edsEntry: entry !== undefined });
     }
     for (const [name, st] of this.states) {
       if (!cfg.clusters.has(name)) { st.close(); this.states.delete(name); }

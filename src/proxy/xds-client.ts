@@ -66,7 +66,6 @@ export class XdsClient {
   readonly cds: TypeState<Cluster> = { version: '', nonce: '', names: [], built: new Map() };
   readonly eds: TypeState<Endpoint[]> = { version: '', nonce: '', names: [], built: new Map() };
   private warmingTimer: NodeJS.Timeout | undefined;
-  private warmingExpired = false;
   readonly sds: TypeState<string[]> = { version: '', nonce: '', names: [ROOT_CA_SECRET], built: new Map() };
   private sdsSeq = 0;
   private sdsBundleKey = '';
@@ -188,16 +187,13 @@ export class XdsClient {
    * change). The proxy keeps serving the previous config meanwhile; after WARMING_TIMEOUT_MS
    * it applies anyway (Envoy's initial_fetch_timeout) and says which clusters stayed cold.
    */
-  private applyWhenWarm(): void {
-    const cold = edsNames(this.cds.built.values()).filter((n) => !this.eds.built.has(n));
-    if (cold.length > 0 && !this.warmingExpired) {
+  private applyWhenWarm(force = false): void {
+    if (!force && this.coldClusters().length > 0) {
       this.warmingTimer ??= setTimeout(() => {
         this.warmingTimer = undefined;
-        const still = edsNames(this.cds.built.values()).filter((n) => !this.eds.built.has(n));
-        this.opts.logger.warn({ clusters: still.slice(0, 10), count: still.length, waitedMs: WARMING_TIMEOUT_MS }, 'clusters still have no EDS; applying the config without them');
-        this.warmingExpired = true;
-        this.applyWhenWarm();
-        this.warmingExpired = false;
+        const cold = this.coldClusters();
+        this.opts.logger.warn({ clusters: cold.slice(0, 10), count: cold.length, waitedMs: WARMING_TIMEOUT_MS }, 'clusters still have no EDS; applying the config without them');
+        this.applyWhenWarm(true);
       }, WARMING_TIMEOUT_MS);
       this.warmingTimer.unref?.();
       return;
@@ -254,6 +250,11 @@ export class XdsClient {
         if (!superseded()) this.nack(r, this.sds, e);
       },
     );
+  }
+
+  /** EDS clusters in the current CDS that have not had their first EDS yet. */
+  private coldClusters(): string[] {
+    return edsNames(this.cds.built.values()).filter((n) => !this.eds.built.has(n));
   }
 
   private resubscribe(typeUrl: string, st: TypeState<unknown>, names: string[]): void {

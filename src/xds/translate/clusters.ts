@@ -143,7 +143,6 @@ function outboundSni(host: string): string {
 }
 
 /**
-/**
  * Hosts whose every endpoint is a gateway that some Gateway selects (an egress gateway), in one
  * pass over the endpoints. Istio's auto mTLS sends plaintext there: gateway pods carry no
  * sidecar tlsMode label and a Gateway's HTTP server is plaintext. A DestinationRule asks for

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { REPO_ROOT } from '../../../hack/process-kubelet/repo-root.js';
 import { loadKubeConfig, makeClients } from '../../../src/kube/client.js';
 
 export const PROCESS_NODE = 'weft-proc-0';
@@ -17,16 +17,7 @@ export const onProcessNode = Object.freeze({
   tolerations: [{ key: PROCESS_NODE_LABEL, operator: 'Exists', effect: 'NoSchedule' }],
 });
 
-function findRepoRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 8; i++) {
-    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
-    dir = path.dirname(dir);
-  }
-  return process.cwd();
-}
-
-export const repoRoot: string = findRepoRoot();
+export const repoRoot: string = REPO_ROOT;
 const clusterDir = process.env.WEFT_CLUSTER_DIR ?? path.join(repoRoot, '.cluster');
 export const pidFile: string = path.join(clusterDir, 'process-kubelet.pid');
 export const logFile: string = path.join(clusterDir, 'logs', 'process-kubelet.log');
