@@ -493,7 +493,9 @@ const LABEL_KEY_RE = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const QUANTITY_RE = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
 const CIDR_RE = /^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$|^[0-9a-fA-F:]+\/\d{1,3}$/;
-export const MIN_WORKLOAD_CERT_TTL_MS = 10 * 60 * 1000;
+/** Short workload TTLs are for rotation drills (sidecars renew at 50% ± 10%, so 1m renews about every 30 s). */
+export const MIN_WORKLOAD_CERT_TTL_MS = 60 * 1000;
+export const MIN_ROOT_CERT_TTL_MS = 10 * 60 * 1000;
 export const MAX_GATEWAYS = 16;
 /** Revision names are `${metadata.name}` or `${metadata.name}-${versionSlug}`; keep room. */
 export const MAX_MESHCONFIG_NAME = 30;
@@ -751,8 +753,8 @@ function validateSpecInto(c: Checker, specV: unknown): void {
     c.known(sec, 'spec.security', ['trustDomain', 'mtlsMode', 'workloadCertTTL', 'rootCertTTL']);
     c.str(sec.trustDomain, 'spec.security.trustDomain', { re: /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, reHint: 'must be a DNS name such as cluster.local', maxLen: 253 });
     c.enumOf(sec.mtlsMode, 'spec.security.mtlsMode', MTLS_MODES);
-    const w = c.duration(sec.workloadCertTTL, 'spec.security.workloadCertTTL', MIN_WORKLOAD_CERT_TTL_MS, '10m');
-    const r = c.duration(sec.rootCertTTL, 'spec.security.rootCertTTL', MIN_WORKLOAD_CERT_TTL_MS, '10m');
+    const w = c.duration(sec.workloadCertTTL, 'spec.security.workloadCertTTL', MIN_WORKLOAD_CERT_TTL_MS, '1m');
+    const r = c.duration(sec.rootCertTTL, 'spec.security.rootCertTTL', MIN_ROOT_CERT_TTL_MS, '10m');
     const wEff = w ?? parseDuration(MESHCONFIG_DEFAULTS.workloadCertTTL)!;
     if (r !== undefined && r <= wEff) c.add('spec.security.rootCertTTL', 'must be longer than workloadCertTTL: a root cannot sign a leaf that outlives it');
   }

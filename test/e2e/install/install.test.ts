@@ -19,7 +19,8 @@ import { repoRoot } from '../../helpers/paths.js';
 import { MESH_NS, applyObject, installManifests, kubectl, processNodePlacement, uninstall } from './install-kit.js';
 import { onProcessNode, startProcessKubelet, type ProcessKubeletHandle } from '../kubelet/start.js';
 import { downwardEnv, waitForDefaultSA } from '../kubelet/pods.js';
-import { containerLog, curlInNetns, loadInNetns, podNetns, readyPods } from '../mesh/harness.js';
+import { containerLog, curlInNetns, loadInNetns, podNetns, readyPods, requestCount } from '../mesh/harness.js';
+import { grpcCallsInNetns, tcpEchoVersion } from './l4-probes.js';
 import { readPackageVersion } from '../../../src/cmd/version.js';
 
 const clients = clusterClients();
@@ -27,17 +28,31 @@ const APP_NS = 'e2e-install-app';
 const MC_NAME = 'default';
 /** 400 requests: a 5-point band is 3.3 standard deviations of a 90/10 split (a false alarm about 1 in 1,000). */
 const SPLIT_N = 400;
-/** Upgrade path: OLD -InPlace-> MID -RevisionBased-> the current build (hack/version-cache.sh stamps the first two). */
+/** TCP connections for the 80/20 shift: a 5-point band is 3.1 standard deviations of it at 600. */
+const TCP_N = 600;
+const GRPC_N = 200;
+/**
+ * Upgrade path: OLD -InPlace-> MID -RevisionBased-> the current build. OLD is the previous
+ * release built from its commit (hack/previous-release), so old proxies and an old control
+ * plane meet the new operator; MID is the current build stamped with a second version.
+ */
 const NEW = readPackageVersion();
-const OLD = '0.0.8';
+const [OLD, OLD_REF] = fs.readFileSync(path.join(repoRoot, 'hack/previous-release'), 'utf8').trim().split(/\s+/) as [string, string];
 const MID = '0.0.9';
+/** Short enough that every sidecar renews about every 30 s (50% ± 10%) while the loops run. */
+const CERT_TTL = '1m';
 let kubelet: ProcessKubeletHandle | undefined;
 let serverPod: V1Pod | undefined;
 let clientPod: V1Pod | undefined;
 
 const meshConfig = {
   apiVersion: 'operator.weft.dev/v1alpha1', kind: 'MeshConfig', metadata: { name: MC_NAME },
-  spec: { version: OLD, controlPlane: { ...processNodePlacement }, updateStrategy: { type: 'InPlace', dataPlaneRollout: { mode: 'Automatic' } } },
+  spec: {
+    version: OLD, controlPlane: { ...processNodePlacement },
+    gateways: [{ name: 'ingressgateway', type: 'ingress', labels: { istio: 'ingressgateway' }, ...processNodePlacement }],
+    security: { workloadCertTTL: CERT_TTL },
+    updateStrategy: { type: 'InPlace', dataPlaneRollout: { mode: 'Automatic' } },
+  },
 };
 
 function app(name: string, sa: string, env: { name: string; value: string }[] = []): object {
@@ -109,8 +124,27 @@ async function weftLeftovers(): Promise<string[]> {
   return [...labeled, ...crds, ...(ns ? [ns] : [])];
 }
 
+/** The previous release's build; a clone without its commit (shallow) upgrades from the current build instead, and says so. */
+function cachePreviousRelease(): void {
+  try {
+    execFileSync('bash', [path.join(repoRoot, 'hack/version-cache.sh'), OLD, OLD_REF], { stdio: ['ignore', 'ignore', 'pipe'] });
+    console.log(`install e2e: ${OLD} is the previous release, built from ${OLD_REF}`);
+  } catch (e) {
+    if ((e as { status?: number }).status !== 3) throw new Error(`building the previous release ${OLD_REF}: ${String((e as { stderr?: Buffer }).stderr ?? e)}`, { cause: e });
+    console.warn(`install e2e: WARNING ${OLD_REF} is not in this clone; ${OLD} is the current build stamped ${OLD}`);
+    execFileSync('bash', [path.join(repoRoot, 'hack/version-cache.sh'), OLD], { stdio: 'ignore' });
+  }
+}
+
+/** The serial of the workload certificate a pod's sidecar serves now (its /certs admin page). */
+async function certSerial(pod: V1Pod): Promise<string> {
+  const r = await curlInNetns(podNetns(pod), 'http://127.0.0.1:15000/certs');
+  return r.status === 200 ? (JSON.parse(r.body) as { certificates: Array<{ serial: string }> }).certificates[0]?.serial ?? 'none' : `error ${r.status}`;
+}
+
 beforeAll(async () => {
-  for (const v of [OLD, MID]) execFileSync('bash', [path.join(repoRoot, 'hack/version-cache.sh'), v], { stdio: 'ignore' });
+  cachePreviousRelease();
+  execFileSync('bash', [path.join(repoRoot, 'hack/version-cache.sh'), MID], { stdio: 'ignore' });
   kubelet = await startProcessKubelet();
 }, 240_000);
 
@@ -205,6 +239,46 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     console.log(`install e2e: reviews 90/10 measured v1=${counts.v1 ?? 0} v2=${counts.v2 ?? 0} of ${SPLIT_N}`);
   }, 420_000);
 
+  it('3b. gRPC and TCP samples: unary gRPC through both sidecars counted exactly by the server\'s proxy; Istio\'s TCP traffic-shifting task through the ingress gateway (all v1, then 80/20 within 5 points)', async () => {
+    const apply = (f: string): Promise<string> => kubectl('apply', '-n', APP_NS, '-f', path.join(repoRoot, 'samples', f));
+    await apply('grpc-echo/grpc-echo.yaml');
+    await apply('tcp-echo/tcp-echo.yaml');
+    const [grpcPod] = await withDiagnostics(async () => {
+      await readyPods(clients, APP_NS, 'app=tcp-echo', 2, 120_000);
+      return await readyPods(clients, APP_NS, 'app=grpc-echo', 1, 120_000);
+    });
+    // gRPC: one HTTP/2 connection from the client's sidecar, mTLS to grpc-echo's sidecar.
+    const grpcIP = (await clients.core.readNamespacedService({ name: 'grpc-echo', namespace: APP_NS })).spec!.clusterIP!;
+    await waitFor('a first gRPC answer', async () => (await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, 1)).ok === 1, 60_000, 500);
+    const before = await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"']);
+    const calls = await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, GRPC_N);
+    expect({ ok: calls.ok, errors: calls.errors }).toEqual({ ok: GRPC_N, errors: [] });
+    const counted = await waitFor('the server sidecar counts every call', async () => {
+      const n = (await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"'])) - before;
+      return n >= GRPC_N ? n : undefined;
+    }, 10_000, 250).catch(async () => (await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"'])) - before);
+    expect(counted).toBe(GRPC_N);
+
+    // TCP through the ingress gateway, with Istio's task files unchanged.
+    await apply('tcp-echo/tcp-echo-all-v1.yaml');
+    const [gw] = await readyPods(clients, MESH_NS, 'istio=ingressgateway', 1, 120_000);
+    const gwIP = gw!.status!.podIP!;
+    await withDiagnostics(() => waitFor('tcp-echo v1 through the gateway', async () => {
+      const vs = await Promise.all(Array.from({ length: 5 }, () => tcpEchoVersion(gwIP, 31400)));
+      return vs.every((v) => v === 'v1') ? true : undefined;
+    }, 60_000, 500));
+    const allV1: Record<string, number> = {};
+    for (let i = 0; i < 50; i++) { const v = await tcpEchoVersion(gwIP, 31400); allV1[v] = (allV1[v] ?? 0) + 1; }
+    expect(allV1).toEqual({ v1: 50 });
+    await apply('tcp-echo/tcp-echo-20-v2.yaml');
+    await waitFor('the 80/20 TCP split is live', async () => (await tcpEchoVersion(gwIP, 31400)) === 'v2', 60_000, 100);
+    const tcp: Record<string, number> = {};
+    for (let i = 0; i < TCP_N; i++) { const v = await tcpEchoVersion(gwIP, 31400); tcp[v] = (tcp[v] ?? 0) + 1; }
+    expect((tcp.v1 ?? 0) + (tcp.v2 ?? 0)).toBe(TCP_N);
+    expect(Math.abs((tcp.v2 ?? 0) / TCP_N - 0.2)).toBeLessThanOrEqual(0.05);
+    console.log(`install e2e: gRPC ${calls.ok}/${GRPC_N} ok, counted ${counted}; TCP 80/20 measured v1=${tcp.v1 ?? 0} v2=${tcp.v2 ?? 0} of ${TCP_N}`);
+  }, 420_000);
+
   it(`4. upgrade under a 40 ms request loop: InPlace ${OLD} -> ${MID}, then RevisionBased ${MID} -> ${NEW}, Automatic data-plane rollout: 100% success, every proxy ends on ${NEW}`, async () => {
     const clusterIP = (await clients.core.readNamespacedService({ name: 'server', namespace: APP_NS })).spec!.clusterIP!;
     const netns = podNetns(clientPod!);
@@ -244,7 +318,33 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     }, 120_000, 1000));
   }, 600_000);
 
-  it('5. uninstall (MeshConfig, then manifests/) leaves 0 Weft resources', async () => {
+  it(`5. certificate rotation with a ${CERT_TTL} TTL under the 40 ms loop: every sidecar renews twice, 0 failed requests`, async () => {
+    const clusterIP = (await clients.core.readNamespacedService({ name: 'server', namespace: APP_NS })).spec!.clusterIP!;
+    [serverPod] = await readyPods(clients, APP_NS, 'app=server', 1, 60_000);
+    const watched = [serverPod!, clientPod!];
+    const seen = watched.map(() => new Set<string>());
+    const sample = async (): Promise<void> => {
+      const serials = await Promise.all(watched.map(certSerial));
+      serials.forEach((x, i) => { if (!x.startsWith('error')) seen[i]!.add(x); });
+    };
+    await sample();
+    const totals: Record<string, number> = {};
+    const errors: string[] = [];
+    // 90 s: renewals land 24-36 s apart, so each sidecar renews at least twice.
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline) {
+      const r = await loadInNetns(podNetns(clientPod!), `http://${clusterIP}:8080/rotation`, { n: 50, gapMs: 40, timeoutMs: 10_000 });
+      for (const [k, v] of Object.entries(r.statuses)) totals[k] = (totals[k] ?? 0) + v;
+      errors.push(...r.errors);
+      await sample();
+    }
+    const renewals = seen.map((s) => s.size - 1);
+    console.log(`install e2e: ${CERT_TTL} TTL under a 40 ms loop for 90 s: ${JSON.stringify(totals)}, renewals server=${renewals[0]} client=${renewals[1]}`);
+    expect({ errors: errors.slice(0, 3), statuses: Object.keys(totals) }).toEqual({ errors: [], statuses: ['200'] });
+    for (const n of renewals) expect(n).toBeGreaterThanOrEqual(2);
+  }, 240_000);
+
+  it('6. uninstall (MeshConfig, then manifests/) leaves 0 Weft resources', async () => {
     await kubectl('delete', 'namespace', APP_NS, '--timeout=120s');
     await kubectl('delete', 'meshconfig', MC_NAME, '--timeout=120s');
     await kubectl('delete', '-f', path.join(repoRoot, 'manifests/weft.yaml'), '--ignore-not-found', '--timeout=180s');

@@ -49,7 +49,7 @@ describe('MeshConfig CRD (real API server)', () => {
   it.each([
     [{ version: '1.0.0', updateStrategy: { type: 'Canary' } }, /spec\.updateStrategy\.type: Unsupported value: "Canary": supported values: "InPlace", "RevisionBased"/],
     [{ version: '1.0.0', security: { mtlsMode: 'DISABLE' } }, /spec\.security\.mtlsMode: Unsupported value: "DISABLE"/],
-    [{ version: '1.0.0', security: { workloadCertTTL: '5m' } }, /spec\.security\.workloadCertTTL: Invalid value: "5m": TTL 5m is too short: must be at least 10m/],
+    [{ version: '1.0.0', security: { workloadCertTTL: '30s' } }, /spec\.security\.workloadCertTTL: Invalid value: "30s": TTL 30s is too short: must be at least 1m/],
     [{ version: '1.0.0', security: { workloadCertTTL: '48h', rootCertTTL: '24h' } }, /spec\.security: Invalid value: .*rootCertTTL must be longer than workloadCertTTL/],
     [{ version: '1.0.0', gateways: [{ name: 'gw', type: 'ingress' }, { name: 'gw', type: 'egress' }] }, /spec\.gateways\[1\]: Duplicate value: .*"name":"gw"/],
     [{ version: '1.0.0', gateways: [{ name: 'gw', type: 'sideways' }] }, /spec\.gateways\[0\]\.type: Unsupported value: "sideways"/],

@@ -76,7 +76,8 @@ describe('validateMeshConfig', () => {
     [{ proxy: { version: '1.9.0' } }, 'spec.proxy.version'],
     [{ security: { trustDomain: 'Not A Domain' } }, 'spec.security.trustDomain'],
     [{ security: { mtlsMode: 'DISABLE' } }, 'spec.security.mtlsMode'],
-    [{ security: { workloadCertTTL: '5m' } }, 'spec.security.workloadCertTTL'],
+    [{ security: { workloadCertTTL: '30s' } }, 'spec.security.workloadCertTTL'],
+    [{ security: { rootCertTTL: '9m' } }, 'spec.security.rootCertTTL'],
     [{ security: { workloadCertTTL: 'one day' } }, 'spec.security.workloadCertTTL'],
     [{ security: { rootCertTTL: '1h' } }, 'spec.security.rootCertTTL'],
     [{ injection: { failurePolicy: 'Maybe' } }, 'spec.injection.failurePolicy'],
@@ -102,7 +103,9 @@ describe('validateMeshConfig', () => {
     expect(messages({ gateways: [{ name: 'gw', type: 'ingress' }, { name: 'gw', type: 'egress' }] })).toMatch(
       /spec.gateways\[1\].name: duplicate gateway name "gw" \(also spec.gateways\[0\].name\)/,
     );
-    expect(messages({ security: { workloadCertTTL: '9m59s' } })).toMatch(/workloadCertTTL: 9m59s is too short: must be at least 10m/);
+    expect(messages({ security: { workloadCertTTL: '59s' } })).toMatch(/workloadCertTTL: 59s is too short: must be at least 1m/);
+    expect(messages({ security: { workloadCertTTL: '1m', rootCertTTL: '9m59s' } })).toMatch(/rootCertTTL: 9m59s is too short: must be at least 10m/);
+    expect(paths({ security: { workloadCertTTL: '1m' } })).toEqual([]);
     expect(messages({ updateStrategy: { type: 'Canary' } })).toMatch(/must be one of InPlace, RevisionBased/);
   });
 });

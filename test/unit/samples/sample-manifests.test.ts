@@ -48,7 +48,7 @@ const ctx: ImageContext = { repoRoot: root, weftVersion: '0.0.0-unused', version
 
 describe('samples/', () => {
   it('has the Bookinfo, gRPC echo and TCP echo samples', () => {
-    expect(all.map((a) => a.file)).toEqual(expect.arrayContaining(['samples/bookinfo/bookinfo.yaml', 'samples/grpc-echo/grpc-echo.yaml', 'samples/tcp-echo/tcp-echo.yaml']));
+    expect(all.map((a) => a.file)).toEqual(expect.arrayContaining(['samples/bookinfo/bookinfo.yaml', 'samples/grpc-echo/grpc-echo.yaml', 'samples/tcp-echo/tcp-echo.yaml', 'samples/tcp-echo/tcp-echo-all-v1.yaml', 'samples/tcp-echo/tcp-echo-20-v2.yaml']));
   });
 
   it.each(all.map((a) => [a.file, a.objs] as const))('%s parses into named Kubernetes objects', (_file, list) => {
