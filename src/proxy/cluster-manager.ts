@@ -187,12 +187,17 @@ export class ClusterState {
     const { address, port } = host.endpoint;
     const tlsCfg = this.cluster.tls;
     const id = this.deps.identity?.();
+    // The inbound cluster's bind address (127.0.0.6) is what tells the pod's iptables that this
+    // is the proxy reaching its own app; without it the connection is captured again.
+    const bind = this.cluster.bindAddress ? { localAddress: this.cluster.bindAddress } : {};
     const s = tlsCfg
       ? http2.connect(`https://${address}:${port}`, {
-        secureContext: id?.secureContext, servername: tlsCfg.sni, ALPNProtocols: ['h2'],
-        checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => checkPeerIdentity(cert, tlsCfg.expectedSans),
-      } as http2.SecureClientSessionOptions)
-      : http2.connect(`http://${address}:${port}`);
+        createConnection: () => tls.connect({
+          host: address, port, ...bind, secureContext: id?.secureContext, servername: tlsCfg.sni, ALPNProtocols: ['h2'],
+          checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => checkPeerIdentity(cert, tlsCfg.expectedSans),
+        }),
+      })
+      : http2.connect(`http://${address}:${port}`, { createConnection: () => net.connect({ host: address, port, ...bind }) });
     s.on('error', () => { /* surfaced on the streams; the session is dropped below */ });
     s.on('close', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });
     s.on('goaway', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });

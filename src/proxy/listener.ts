@@ -350,6 +350,9 @@ export class ListenerRuntime {
       if (tlsCfg.requireClientCert && certError) { this.deps.logger.warn({ reason: certError }, 'peer certificate not verified'); ts.destroy(); return; }
       const peer = peerUris(cert)[0];
       const proto = ts.alpnProtocol === 'h2' ? 'h2' : 'h1';
+      // A TLSSocket built by hand stays secureConnecting after 'secure'; node:http2's server
+      // would then wait for a 'secureConnect' that server sockets never emit (h2 over mTLS hung).
+      (ts as unknown as { secureConnecting: boolean }).secureConnecting = false;
       this.route(ts as unknown as net.Socket, chain, chain.filter.kind === 'http' ? proto : 'other', 'https', origin, peer, {
         // Only a certificate that chained to our roots names a principal RBAC may trust.
         ...this.connFacts.get(socket), ...(!certError && peer ? { peerPrincipal: peer } : {}),

@@ -92,7 +92,8 @@ async function diagnostics(): Promise<string> {
   const pods = await clients.core.listNamespacedPod({ namespace: MESH_NS }).catch(() => ({ items: [] as V1Pod[] }));
   const lines = pods.items.map((p) => `${p.metadata?.name} ${p.spec?.nodeName ?? '-'} ${p.status?.phase} ${JSON.stringify(p.status?.containerStatuses?.map((s) => [s.name, s.ready, s.restartCount]))}\n${containerLog(p, p.spec?.containers[0]?.name ?? '', 1500)}`);
   const mc = await kubectl('get', 'meshconfig', MC_NAME, '-o', 'jsonpath={.status.conditions}').catch((e: unknown) => String(e));
-  const apps = [serverPod, clientPod].filter((p): p is V1Pod => p !== undefined).map((p) => `${p.metadata?.name} weft-proxy:\n${containerLog(p, 'weft-proxy', 1500)}`);
+  const appPods = await clients.core.listNamespacedPod({ namespace: APP_NS }).catch(() => ({ items: [] as V1Pod[] }));
+  const apps = appPods.items.map((p) => `${p.metadata?.name} weft-proxy:\n${containerLog(p, 'weft-proxy', 800)}`);
   return [`meshconfig conditions: ${mc}`, ...lines, ...apps].join('\n');
 }
 
@@ -249,7 +250,11 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     });
     // gRPC: one HTTP/2 connection from the client's sidecar, mTLS to grpc-echo's sidecar.
     const grpcIP = (await clients.core.readNamespacedService({ name: 'grpc-echo', namespace: APP_NS })).spec!.clusterIP!;
-    await waitFor('a first gRPC answer', async () => (await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, 1)).ok === 1, 60_000, 500);
+    await withDiagnostics(() => waitFor('a first gRPC answer', async () => {
+      const r = await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, 1);
+      if (r.ok !== 1) throw new Error(r.errors.join('; '));
+      return true;
+    }, 60_000, 500));
     const before = await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"']);
     const calls = await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, GRPC_N);
     expect({ ok: calls.ok, errors: calls.errors }).toEqual({ ok: GRPC_N, errors: [] });

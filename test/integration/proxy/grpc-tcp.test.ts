@@ -26,12 +26,14 @@ type EchoClient = grpc.Client & {
   Flaky(m: { text: string }, cb: (e: grpc.ServiceError | null, r?: { text: string }) => void): void;
 };
 let flakyCalls = 0;
+let lastUnaryPeer = '';
 
 let grpcServer: grpc.Server;
 let tcpServer: net.Server;
 let proxy: Proxy;
-let grpcPort: number, tcpPort: number;
+let grpcPort: number, tcpPort: number, boundPort: number;
 let client: EchoClient;
+let boundClient: EchoClient;
 
 beforeAll(async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-echo-'));
@@ -39,7 +41,10 @@ beforeAll(async () => {
   const def = grpc.loadPackageDefinition(protoLoader.loadSync(path.join(dir, 'echo.proto'))) as unknown as { echo: { Echo: grpc.ServiceClientConstructor } };
   grpcServer = new grpc.Server();
   grpcServer.addService(def.echo.Echo.service, {
-    Unary: (call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, cb: grpc.sendUnaryData<{ text: string }>) => cb(null, { text: `echo:${call.request.text}` }),
+    Unary: (call: grpc.ServerUnaryCall<{ text: string }, { text: string }>, cb: grpc.sendUnaryData<{ text: string }>) => {
+      lastUnaryPeer = call.getPeer();
+      cb(null, { text: `echo:${call.request.text}` });
+    },
     Chat: (call: grpc.ServerDuplexStream<{ text: string }, { text: string }>) => {
       call.on('data', (m: { text: string }) => call.write({ text: `chat:${m.text}` }));
       call.on('end', () => call.end());
@@ -61,20 +66,27 @@ beforeAll(async () => {
   await new Promise<void>((r) => tcpServer.listen(0, '127.0.0.1', () => r()));
   grpcPort = await freePort();
   tcpPort = await freePort();
+  boundPort = await freePort();
   proxy = await startProxy({
-    listeners: [httpListener('grpc', grpcPort, 'g'), tcpListener('tcp', tcpPort, 'smtp')],
+    listeners: [httpListener('grpc', grpcPort, 'g'), tcpListener('tcp', tcpPort, 'smtp'), httpListener('grpc-bound', boundPort, 'b')],
     routes: [routeConfig('g', [
       { match: { prefix: '/echo.Echo/Flaky' }, route: { cluster: 'echo', timeout: { seconds: 0 }, retry_policy: { retry_on: 'unavailable', num_retries: { value: 2 } } } },
       { match: { prefix: '/' }, route: { cluster: 'echo', timeout: { seconds: 0 } } },
-    ])],
-    clusters: [edsCluster('echo', { http2_protocol_options: {} }), edsCluster('smtp')],
-    endpoints: [cla('echo', [backendPort]), cla('smtp', [(tcpServer.address() as net.AddressInfo).port])],
+    ]), routeConfig('b', [{ match: { prefix: '/' }, route: { cluster: 'echo-bound', timeout: { seconds: 0 } } }])],
+    clusters: [
+      edsCluster('echo', { http2_protocol_options: {} }), edsCluster('smtp'),
+      // Istio's inbound cluster: the source 127.0.0.6 is how the pod's iptables tells the proxy's own calls to its app from captured ones.
+      edsCluster('echo-bound', { http2_protocol_options: {}, upstream_bind_config: { source_address: { address: '127.0.0.6', port_value: 0 } } }),
+    ],
+    endpoints: [cla('echo', [backendPort]), cla('smtp', [(tcpServer.address() as net.AddressInfo).port]), cla('echo-bound', [backendPort])],
   });
+  boundClient = new def.echo.Echo(`127.0.0.1:${boundPort}`, grpc.credentials.createInsecure()) as unknown as EchoClient;
   client = new def.echo.Echo(`127.0.0.1:${grpcPort}`, grpc.credentials.createInsecure()) as unknown as EchoClient;
 });
 
 afterAll(async () => {
   client.close();
+  boundClient.close();
   await proxy.close();
   grpcServer.forceShutdown();
   await new Promise<void>((r) => tcpServer.close(() => r()));
@@ -84,6 +96,12 @@ describe('gRPC through the proxy (h2c prior knowledge)', () => {
   it('unary call', async () => {
     const r = await new Promise<{ text: string }>((res, rej) => client.Unary({ text: 'hi' }, (e, m) => (e ? rej(e) : res(m!))));
     expect(r.text).toBe('echo:hi');
+  });
+
+  it('an HTTP/2 upstream honours upstream_bind_config (the inbound cluster\'s 127.0.0.6 source)', async () => {
+    const r = await new Promise<{ text: string }>((res, rej) => boundClient.Unary({ text: 'bound' }, (e, m) => (e ? rej(e) : res(m!))));
+    expect(r.text).toBe('echo:bound');
+    expect(lastUnaryPeer).toMatch(/^127\.0\.0\.6:/);
   });
 
   it('bidirectional streaming', async () => {

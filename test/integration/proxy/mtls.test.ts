@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { webcrypto } from 'node:crypto';
+import http2 from 'node:http2';
 import type net from 'node:net';
 import tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
@@ -66,7 +67,38 @@ function mtlsCluster(name: string, san: string): ReturnType<typeof edsCluster> {
   return edsCluster(name, { transport_socket: { name: 'tls', typed_config: { '@type': UP, sni: 'server', common_tls_context: { combined_validation_context: { default_validation_context: { match_subject_alt_names: [{ exact: san }] } } } } } });
 }
 
+/** An h2c (prior knowledge) backend, like a gRPC server: answers with the path and whether the peer spoke HTTP/2. */
+async function h2Backend(): Promise<{ port: number; close(): Promise<void> }> {
+  const srv = http2.createServer();
+  srv.on('stream', (st, h) => { st.respond({ ':status': 200, 'content-type': 'application/json' }); st.end(JSON.stringify({ path: h[':path'], h2: true })); });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  return { port: (srv.address() as net.AddressInfo).port, close: () => new Promise<void>((r) => srv.close(() => r())) };
+}
+
+/** One h2c request (prior knowledge) to the client proxy. */
+async function h2Get(port: number, urlPath: string): Promise<{ status: number; body: string }> {
+  const s = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise((resolve, reject) => {
+      const req = s.request({ ':path': urlPath });
+      const timer = setTimeout(() => { req.close(); reject(new Error('h2 request timed out')); }, 5000);
+      let status = 0;
+      let body = '';
+      req.on('response', (h) => { status = Number(h[':status']); });
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => { body += c; });
+      req.on('end', () => { clearTimeout(timer); resolve({ status, body }); });
+      req.on('error', (e) => { clearTimeout(timer); reject(e); });
+      req.end();
+    });
+  } finally {
+    s.close();
+  }
+}
+
 let backend: Backend;
+let backendH2: Awaited<ReturnType<typeof h2Backend>>;
+let inboundH2Port: number;
 let serverProxy: Proxy, clientProxy: Proxy;
 let inboundPort: number, outboundPort: number, permissivePort: number;
 let ca: Awaited<ReturnType<typeof makeCa>>;
@@ -77,10 +109,12 @@ beforeAll(async () => {
   inboundPort = await freePort();
   outboundPort = await freePort();
   permissivePort = await freePort();
+  backendH2 = await h2Backend();
+  inboundH2Port = await freePort();
   serverProxy = await startProxy({
-    listeners: [mtlsListener('inbound', inboundPort, 'in', [CLIENT_ID]), permissiveListener('permissive', permissivePort, 'in')],
-    routes: [routeConfig('in', [{ match: { prefix: '/' }, route: { cluster: 'app' } }])],
-    clusters: [edsCluster('app')], endpoints: [cla('app', [backend.port])],
+    listeners: [mtlsListener('inbound', inboundPort, 'in', [CLIENT_ID]), permissiveListener('permissive', permissivePort, 'in'), mtlsListener('inbound-h2', inboundH2Port, 'in-h2', [CLIENT_ID])],
+    routes: [routeConfig('in', [{ match: { prefix: '/' }, route: { cluster: 'app' } }]), routeConfig('in-h2', [{ match: { prefix: '/' }, route: { cluster: 'app-h2' } }])],
+    clusters: [edsCluster('app'), edsCluster('app-h2', { http2_protocol_options: {} })], endpoints: [cla('app', [backend.port]), cla('app-h2', [backendH2.port])],
   });
   serverProxy.identity = new TlsIdentity(await leaf(ca, SERVER_ID, '10'));
   clientProxy = await startProxy({
@@ -88,10 +122,14 @@ beforeAll(async () => {
     routes: [routeConfig('out', [
       { match: { prefix: '/wrong' }, route: { cluster: 'wrong' } },
       { match: { prefix: '/permissive' }, route: { cluster: 'permissive' } },
+      { match: { prefix: '/grpc' }, route: { cluster: 'mesh-h2' } },
       { match: { prefix: '/' }, route: { cluster: 'mesh' } },
     ])],
-    clusters: [mtlsCluster('mesh', SERVER_ID), mtlsCluster('wrong', 'spiffe://cluster.local/ns/default/sa/someone-else'), mtlsCluster('permissive', SERVER_ID)],
-    endpoints: [cla('mesh', [inboundPort]), cla('wrong', [inboundPort]), cla('permissive', [permissivePort])],
+    clusters: [
+      mtlsCluster('mesh', SERVER_ID), mtlsCluster('wrong', 'spiffe://cluster.local/ns/default/sa/someone-else'), mtlsCluster('permissive', SERVER_ID),
+      { ...mtlsCluster('mesh-h2', SERVER_ID), http2_protocol_options: {} },
+    ],
+    endpoints: [cla('mesh', [inboundPort]), cla('wrong', [inboundPort]), cla('permissive', [permissivePort]), cla('mesh-h2', [inboundH2Port])],
   });
   clientProxy.identity = new TlsIdentity(await leaf(ca, CLIENT_ID, '11'));
 });
@@ -100,6 +138,7 @@ afterAll(async () => {
   await clientProxy.close();
   await serverProxy.close();
   await backend.close();
+  await backendH2.close();
 });
 
 describe('mTLS between two proxies', () => {
@@ -108,6 +147,11 @@ describe('mTLS between two proxies', () => {
     expect(r.status).toBe(200);
     const seen = JSON.parse(r.body) as { headers: Record<string, string> };
     expect(seen.headers['x-forwarded-client-cert']).toBe(`By=;URI=${CLIENT_ID}`);
+  });
+
+  it('carries HTTP/2 (gRPC\'s transport) from an h2c client over the mTLS hop to an h2c backend', async () => {
+    const r = await h2Get(outboundPort, '/grpc/echo.Echo/Unary');
+    expect(r).toEqual({ status: 200, body: JSON.stringify({ path: '/grpc/echo.Echo/Unary', h2: true }) });
   });
 
   it('rejects a server whose SAN is not the expected one', async () => {
