@@ -33,6 +33,8 @@ export interface H2Context {
   authz?: ConnectionAuthz;
   /** The connection's original destination (ORIGINAL_DST clusters forward there). */
   originalDst?: OrigDst;
+  /** The verified mTLS peer's SPIFFE id (the source_principal of inbound metrics), as HttpContext has it. */
+  peerPrincipal?: string;
 }
 
 const { HTTP2_HEADER_STATUS, NGHTTP2_CANCEL } = http2.constants;
@@ -69,9 +71,16 @@ export class H2Proxy {
     const header = (n: string): string | undefined => { const v = headers[n]; return Array.isArray(v) ? v.join(',') : v; };
     const tracer = this.deps.tracer;
     const trace = tracer?.start(header, ctx.direction === 'inbound' ? 'server' : 'client', start, method, `${ctx.scheme}://${authority}${path}`, authority);
+    // Body sizes are the DATA payload bytes that passed through (a 'data' listener does not
+    // change flow: every path below consumes the stream in this same tick).
+    const bytes = { req: 0, resp: 0 };
+    stream.on('data', (c: Buffer) => { bytes.req += c.length; });
     const finish = (cluster: string, status: number, flags: string): void => {
       const durationMs = this.deps.now() - start;
-      this.deps.stats.recordRequest({ cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: 0, respBytes: 0 });
+      this.deps.stats.recordRequest({
+        cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: bytes.req, respBytes: bytes.resp,
+        ...(ctx.peerPrincipal ? { peerPrincipal: ctx.peerPrincipal } : {}),
+      });
       if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
     };
     // jwt_authn then RBAC run before the router, as Istio orders them ahead of envoy.filters.http.router.
@@ -147,7 +156,7 @@ export class H2Proxy {
     };
 
     if (!cs.cluster.http2) {
-      this.toHttp1(stream, cs.agentFor(host), host.endpoint, method, upPath, { ...h, host: upAuthority }, table, rr, grpc, done);
+      this.toHttp1(stream, cs.agentFor(host), host.endpoint, method, upPath, { ...h, host: upAuthority }, table, rr, grpc, done, (n) => { bytes.resp += n; });
       return;
     }
     // Stream the request upstream while keeping a copy (up to 1 MiB) so that a retriable
@@ -229,6 +238,7 @@ export class H2Proxy {
           for (const [k, v] of Object.entries(trailers ?? {})) if (!k.startsWith(':')) t[k] = v;
           try { stream.sendTrailers(t as http2.OutgoingHttpHeaders); } catch { /* stream already gone */ }
         });
+        up.on('data', (c: Buffer) => { bytes.resp += c.length; });
         up.pipe(stream);
         up.once('end', () => done(status, '-'));
       });
@@ -247,7 +257,7 @@ export class H2Proxy {
   private toHttp1(
     stream: http2.ServerHttp2Stream, agent: http.Agent, ep: { address: string; port: number }, method: string, path: string,
     headers: HeaderBag, table: RouteTable, rr: NonNullable<ReturnType<typeof routeRequest>>, grpc: boolean,
-    done: (status: number, flag: string) => void,
+    done: (status: number, flag: string) => void, responseBytes: (n: number) => void,
   ): void {
     const ureq = http.request({ host: ep.address, port: ep.port, method, path, headers: headers as http.OutgoingHttpHeaders, agent, setHost: false });
     ureq.on('response', (ures) => {
@@ -256,6 +266,7 @@ export class H2Proxy {
       mutateResponseHeaders(out, table, rr);
       if (stream.destroyed) { ures.resume(); return; }
       stream.respond({ ...out, [HTTP2_HEADER_STATUS]: ures.statusCode ?? 502 } as http2.OutgoingHttpHeaders);
+      ures.on('data', (c: Buffer) => responseBytes(c.length));
       ures.pipe(stream);
       ures.once('end', () => done(ures.statusCode ?? 502, '-'));
     });

@@ -12,7 +12,7 @@ import { detectProtocol, MAX_DETECT_BYTES, type Detected } from './detect.js';
 import { needsDetection, selectFilterChain, type ConnectionFacts } from './filter-chain.js';
 import type { HttpContext, HttpProxy } from './http-proxy.js';
 import type { H2Proxy } from './h2-proxy.js';
-import type { TcpProxy } from './tcp-proxy.js';
+import { tcpConnContext, type TcpProxy } from './tcp-proxy.js';
 import { checkPeerIdentity, peerUris, type TlsIdentity } from './tls.js';
 import { clientCertError, evaluateNetworkRbac, type AuthzConnection } from './authz/index.js';
 import { originalDst, type OrigDst } from './orig-dst.js';
@@ -101,10 +101,7 @@ export class ListenerRuntime {
       const c0 = stream.session ? this.ctxs.get(stream.session) : undefined;
       const c = c0 ? this.current(c0) : undefined;
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
-      deps.h2.handle(stream, headers, {
-        routes: c.http.routes, direction: c.http.direction, scheme: c.http.scheme, ...(c.http.authz ? { authz: c.http.authz } : {}),
-        ...(c.http.originalDst ? { originalDst: c.http.originalDst } : {}),
-      });
+      deps.h2.handle(stream, headers, c.http);
     });
     this.h2s.on('sessionError', () => { /* the session is torn down; nothing else to do */ });
     this.h2s.on('session', (session) => {
@@ -280,7 +277,7 @@ export class ListenerRuntime {
     const f = chain.filter;
     if (f.kind === 'tcp') {
       socket.resume();
-      this.deps.tcp.handle(socket, f, connDestination(conn));
+      this.deps.tcp.handle(socket, f, connDestination(conn), tcpConnContext(this.name, chain, conn));
       return;
     }
     const ctx: ConnCtx = {

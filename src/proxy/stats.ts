@@ -4,11 +4,12 @@
 // into one {overflow="true"} series (the CVE-2025-43915 class of issue).
 // Hot path: prom-client hashes the full label set on every inc()/observe(), even through a
 // labels() child (~2-3 us for Istio's ten labels, bench/stats.ts). So each series is looked up
-// once, cached, and accumulates plain numbers; prom-client reads them at scrape time: counters
-// through its collect() hook and inc(), histograms (which have no bulk API) through get().
+// once, cached, and accumulates plain numbers; prom-client's registry reads them at scrape time
+// through Counter/Histogram subclasses whose get() returns the accumulated samples.
 import { Counter, Histogram, Registry } from 'prom-client';
 
-const MAX_SERIES = 2000;
+/** Series kept per metric; further label combinations fold into the overflow series. */
+export const MAX_SERIES = 2000;
 const DURATION_BUCKETS_MS = [0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000];
 /** Istio's request/response size buckets: 1 B to 100 MB, factor 10. */
 const BYTES_BUCKETS = [1, 10, 100, 1000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000];
@@ -38,12 +39,38 @@ const REQUEST_LABELS = [
   'destination_service', 'response_code', 'response_flags',
 ] as const;
 
+/** Istio's labels on the TCP metrics (istio_tcp_*), in Istio's order. */
+const TCP_LABELS = [
+  'reporter', 'source_workload', 'source_workload_namespace', 'source_principal',
+  'destination_workload', 'destination_workload_namespace', 'destination_principal',
+  'destination_service', 'connection_security_policy',
+] as const;
+
+/** One TCP connection as the metrics see it. */
+export interface TcpRecord {
+  cluster: string; direction: 'inbound' | 'outbound';
+  /** The verified mTLS peer's SPIFFE ID (inbound). */
+  peerPrincipal?: string;
+  /** The downstream connection is mutual TLS (inbound). */
+  mtls: boolean;
+}
+
+/** The TCP counters one connection updates. */
+export type TcpEvent = 'istio_tcp_connections_opened_total' | 'istio_tcp_connections_closed_total' | 'istio_tcp_connections_refused_total'
+  | 'istio_tcp_sent_bytes_total' | 'istio_tcp_received_bytes_total';
+
+const TCP_HELP: Readonly<Record<TcpEvent, string>> = {
+  istio_tcp_connections_opened_total: 'TCP connections opened, by Istio standard labels.',
+  istio_tcp_connections_closed_total: 'TCP connections closed, by Istio standard labels.',
+  istio_tcp_connections_refused_total: 'TCP connections refused (no cluster or no healthy host).',
+  istio_tcp_sent_bytes_total: 'Bytes sent to the downstream peer of TCP connections.',
+  istio_tcp_received_bytes_total: 'Bytes received from the downstream peer of TCP connections.',
+};
+
 /** One label combination's accumulators: a counter's total, or a histogram's per-bucket counts. */
 interface Series {
   readonly labels: Record<string, string>;
   value: number;
-  /** Counters: the part of `value` already handed to prom-client. */
-  flushed: number;
   /** Histograms: per-bucket (not cumulative) counts, the last slot is +Inf; and the sum. */
   readonly buckets: Float64Array | undefined;
   sum: number;
@@ -107,39 +134,83 @@ class BoundedSeries {
   }
 
   private newSeries(labels: Record<string, string>): Series {
-    return { labels, value: 0, flushed: 0, sum: 0, buckets: this.bounds ? new Float64Array(this.bounds.length + 1) : undefined };
+    return { labels, value: 0, sum: 0, buckets: this.bounds ? new Float64Array(this.bounds.length + 1) : undefined };
   }
 }
 
-/** prom-client's view of a histogram: bucket, sum and count samples built from the accumulators at scrape time. */
-type HistogramData = Awaited<ReturnType<Histogram['get']>>;
+/** What prom-client's metrics return from get(): the samples the registry renders. */
+type MetricData = Awaited<ReturnType<Histogram['get']>>;
+/** One sample. `sharedLabels` (which prom-client's own Histogram uses) is rendered through a cache
+ *  keyed by the object, so a series' labels are escaped and joined once, not once per sample per scrape. */
+interface Sample { labels: Record<string, string | number>; sharedLabels?: Record<string, string>; value: number; metricName?: string }
+const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
-class AccumulatedHistogram extends Histogram {
+function metricData(name: string, help: string, type: 'counter' | 'histogram', values: Sample[]): MetricData {
+  // prom-client's typings give `type` as a numeric enum; at run time (and in the registry) it is the string.
+  return { name, help, type, aggregator: 'sum', values } as unknown as MetricData;
+}
+
+/** Full label sets, for get() (JSON) callers: prom-client's Histogram splays sharedLabels the same way. */
+function splay(d: MetricData): MetricData {
+  const values = (d.values as Sample[]).map(({ sharedLabels, ...v }) => ({ ...v, labels: { ...sharedLabels, ...v.labels } }));
+  return metricData(d.name, d.help, d.type as unknown as 'counter' | 'histogram', values);
+}
+
+/** A prom-client Counter whose samples are the accumulated series, read at scrape time. */
+class AccumulatedCounter extends Counter {
   constructor(private readonly series: BoundedSeries, private readonly helpText: string, registry: Registry) {
-    super({ name: series.name, help: helpText, labelNames: series.labelNames, buckets: [...series.bounds!], registers: [registry] });
+    super({ name: series.name, help: helpText, labelNames: series.labelNames, registers: [registry] });
   }
 
-  override get(): Promise<HistogramData> {
+  override get(): Promise<MetricData> {
+    return Promise.resolve(splay(this.snapshot()));
+  }
+
+  /** The registry renders from this when present. */
+  getForPromString(): Promise<MetricData> {
     return Promise.resolve(this.snapshot());
+  }
+
+  private snapshot(): MetricData {
+    const values: Sample[] = [];
+    for (const s of this.series.all()) values.push({ labels: NO_LABELS, sharedLabels: s.labels, value: s.value });
+    return metricData(this.series.name, this.helpText, 'counter', values);
+  }
+}
+
+/** A prom-client Histogram whose samples are the accumulated series (prom-client has no bulk observe). */
+class AccumulatedHistogram extends Histogram {
+  /** One { le } object per bucket, shared by every series and scrape. */
+  private readonly le: readonly Readonly<Record<string, string | number>>[];
+
+  constructor(private readonly series: BoundedSeries, private readonly helpText: string, registry: Registry) {
+    super({ name: series.name, help: helpText, labelNames: series.labelNames, buckets: [...series.bounds!], registers: [registry] });
+    this.le = [...series.bounds!, '+Inf'].map((le) => Object.freeze({ le }));
+  }
+
+  override get(): Promise<MetricData> {
+    return Promise.resolve(splay(this.snapshot()));
   }
 
   /** The registry renders from this when present (prom-client's Histogram defines it). */
-  getForPromString(): Promise<HistogramData> {
+  getForPromString(): Promise<MetricData> {
     return Promise.resolve(this.snapshot());
   }
 
-  private snapshot(): HistogramData {
-    const { name, bounds } = this.series;
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
+  private snapshot(): MetricData {
+    const { name } = this.series;
+    const [bucket, sum, count] = [`${name}_bucket`, `${name}_sum`, `${name}_count`];
+    const values: Sample[] = [];
     for (const s of this.series.all()) {
       let cum = 0;
-      bounds!.forEach((le, i) => { cum += s.buckets![i]!; values.push({ labels: { ...s.labels, le }, value: cum, metricName: `${name}_bucket` }); });
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.value, metricName: `${name}_bucket` });
-      values.push({ labels: s.labels, value: s.sum, metricName: `${name}_sum` });
-      values.push({ labels: s.labels, value: s.value, metricName: `${name}_count` });
+      for (let i = 0; i < this.le.length; i++) {
+        cum += s.buckets![i]!;
+        values.push({ labels: this.le[i]!, sharedLabels: s.labels, value: cum, metricName: bucket });
+      }
+      values.push({ labels: NO_LABELS, sharedLabels: s.labels, value: s.sum, metricName: sum });
+      values.push({ labels: NO_LABELS, sharedLabels: s.labels, value: s.value, metricName: count });
     }
-    // prom-client's typings give `type` as a numeric enum; at run time (and in the registry) it is the string.
-    return { name, help: this.helpText, type: 'histogram', aggregator: 'sum', values } as unknown as HistogramData;
+    return metricData(name, this.helpText, 'histogram', values);
   }
 }
 
@@ -167,6 +238,8 @@ export class Stats {
   private readonly histograms = new Map<string, BoundedSeries>();
   private readonly requestCache: Record<RequestRecord['direction'], RequestCache> = { inbound: new Map(), outbound: new Map() };
   private cachedRequestSeries = 0;
+  /** TCP label objects by direction+cluster+peer+security, reused so series lookups skip the key string; bounded like the series. */
+  private readonly tcpLabelCache = new Map<string, Record<string, string>>();
   private readonly self: WorkloadLabels;
   private readonly requests: BoundedSeries;
   private readonly duration: BoundedSeries;
@@ -181,6 +254,7 @@ export class Stats {
     this.duration = this.histogramSeries('istio_request_duration_milliseconds', REQUEST_LABELS, DURATION_BUCKETS_MS, 'Request duration in milliseconds.');
     this.reqBytes = this.histogramSeries('istio_request_bytes', REQUEST_LABELS, BYTES_BUCKETS, 'Request body sizes in bytes.');
     this.respBytes = this.histogramSeries('istio_response_bytes', REQUEST_LABELS, BYTES_BUCKETS, 'Response body sizes in bytes.');
+    for (const [name, help] of Object.entries(TCP_HELP)) this.counterSeries(name, TCP_LABELS, help);
   }
 
   /** Adds `by` to a counter. A metric's label names are fixed by its first use. */
@@ -215,6 +289,11 @@ export class Stats {
     this.respBytes.observe(s.respBytes, r.respBytes);
   }
 
+  /** Adds `by` to one of Istio's TCP counters, with Istio's TCP labels for this connection. */
+  recordTcp(event: TcpEvent, r: TcpRecord, by = 1): void {
+    this.inc(event, this.tcpLabels(r), by);
+  }
+
   /** Prometheus text exposition, rendered by prom-client. */
   prometheus(): Promise<string> {
     return this.registry.metrics();
@@ -238,7 +317,24 @@ export class Stats {
   }
 
   private requestLabels(r: RequestRecord, peer: string): Record<string, string> {
-    const inbound = r.direction === 'inbound';
+    return { ...this.peerLabels(r.direction, r.cluster, peer), response_code: String(r.status), response_flags: r.flags };
+  }
+
+  private tcpLabels(r: TcpRecord): Record<string, string> {
+    const peer = r.peerPrincipal ?? '';
+    const key = `${r.direction}\u0000${r.cluster}\u0000${peer}\u0000${r.mtls}`;
+    const hit = this.tcpLabelCache.get(key);
+    if (hit) return hit;
+    // Istio: mutual_tls or none as the destination sees it; the source cannot know the server's policy.
+    const policy = r.direction === 'inbound' ? (r.mtls ? 'mutual_tls' : 'none') : UNKNOWN;
+    const labels = { ...this.peerLabels(r.direction, r.cluster, peer), connection_security_policy: policy };
+    if (this.tcpLabelCache.size < MAX_SERIES) this.tcpLabelCache.set(key, labels);
+    return labels;
+  }
+
+  /** Istio's reporter, source_*, destination_* and destination_service labels: this proxy on one side, the peer on the other. */
+  private peerLabels(direction: RequestRecord['direction'], cluster: string, peer: string): Record<string, string> {
+    const inbound = direction === 'inbound';
     const me = this.self;
     return {
       reporter: inbound ? 'destination' : 'source',
@@ -248,26 +344,13 @@ export class Stats {
       destination_workload: inbound ? me.workload : UNKNOWN,
       destination_workload_namespace: inbound ? me.namespace : UNKNOWN,
       destination_principal: inbound ? me.principal : UNKNOWN,
-      destination_service: r.cluster, response_code: String(r.status), response_flags: r.flags,
+      destination_service: cluster,
     };
   }
 
-  /** A prom-client Counter fed at scrape time (collect) with what the series gained since the last scrape. */
   private counterSeries(name: string, labelNames: readonly string[], help = `Weft counter ${name}.`): BoundedSeries {
     const series = new BoundedSeries(name, [...labelNames, OVERFLOW_LABEL]);
-    const children = new WeakMap<Series, { inc(v: number): void }>();
-    new Counter({
-      name, help, labelNames: series.labelNames, registers: [this.registry],
-      collect() {
-        for (const s of series.all()) {
-          if (s.value === s.flushed) continue;
-          let c = children.get(s);
-          if (!c) { c = this.labels(s.labels); children.set(s, c); }
-          c.inc(s.value - s.flushed);
-          s.flushed = s.value;
-        }
-      },
-    });
+    new AccumulatedCounter(series, help, this.registry);
     this.counters.set(name, series);
     return series;
   }

@@ -2,34 +2,59 @@
 // Nothing is parsed, so server-first protocols (MySQL, SMTP…) pass through untouched.
 import net from 'node:net';
 import type { Logger } from '../log/logger.js';
-import type { NetworkFilter } from './config/model.js';
+import type { FilterChain, NetworkFilter } from './config/model.js';
+import type { AuthzConnection } from './authz/index.js';
 import type { ClusterManager } from './cluster-manager.js';
 import type { OrigDst } from './orig-dst.js';
-import type { Stats } from './stats.js';
+import type { Stats, TcpRecord } from './stats.js';
+
+/** What the TCP metrics need to know about the downstream connection. */
+export interface TcpConnContext {
+  direction: 'inbound' | 'outbound';
+  /** The verified mTLS peer's SPIFFE ID. */
+  peerPrincipal?: string;
+  /** The downstream connection is mutual TLS. */
+  mtls: boolean;
+}
+
+/** Which side of the workload a listener serves, from its name (Istio's inbound listeners say so). */
+export function listenerDirection(listenerName: string): TcpConnContext['direction'] {
+  return listenerName.includes('inbound') || listenerName.startsWith('virtualInbound') ? 'inbound' : 'outbound';
+}
+
+/** The metrics' view of a connection accepted on `listenerName` and matched to `chain` (after TLS, if any). */
+export function tcpConnContext(listenerName: string, chain: FilterChain, conn: AuthzConnection | undefined): TcpConnContext {
+  const peer = conn?.peerPrincipal;
+  return { direction: listenerDirection(listenerName), mtls: chain.tls?.requireClientCert === true || peer !== undefined, ...(peer ? { peerPrincipal: peer } : {}) };
+}
 
 export interface TcpProxyDeps { clusters: ClusterManager; stats: Stats; logger: Logger; now: () => number; rand: () => number }
 
 export class TcpProxy {
   constructor(private readonly deps: TcpProxyDeps) {}
 
-  /** `connDst` is the connection's original destination, which ORIGINAL_DST clusters forward to. */
-  handle(down: net.Socket, filter: Extract<NetworkFilter, { kind: 'tcp' }>, connDst?: OrigDst): void {
+  /**
+   * `connDst` is the connection's original destination, which ORIGINAL_DST clusters forward to;
+   * `conn` labels the metrics (absent: an outbound plaintext connection).
+   */
+  handle(down: net.Socket, filter: Extract<NetworkFilter, { kind: 'tcp' }>, connDst?: OrigDst, conn?: TcpConnContext): void {
     let x = this.deps.rand() * filter.totalWeight;
     let name = filter.clusters[filter.clusters.length - 1]!.name;
     for (const c of filter.clusters) { if (x < c.weight) { name = c.name; break; } x -= c.weight; }
     const cs = this.deps.clusters.get(name);
     const picked = cs?.pick({ now: this.deps.now() }, connDst ? { connDst } : {});
     const host = picked?.host;
-    const labels = { destination_service: name };
+    const rec: TcpRecord = { cluster: name, direction: conn?.direction ?? 'outbound', mtls: conn?.mtls ?? false, ...(conn?.peerPrincipal ? { peerPrincipal: conn.peerPrincipal } : {}) };
+    const stats = this.deps.stats;
     if (!cs || !host) {
       if (picked?.passthrough && !picked.passthrough.ok) {
         this.deps.logger.debug({ cluster: name, reason: picked.passthrough.reason, target: picked.passthrough.target }, 'passthrough refused');
       }
-      this.deps.stats.inc('istio_tcp_connections_refused_total', labels);
+      stats.recordTcp('istio_tcp_connections_refused_total', rec);
       down.destroy();
       return;
     }
-    this.deps.stats.inc('istio_tcp_connections_opened_total', labels);
+    stats.recordTcp('istio_tcp_connections_opened_total', rec);
     host.active++;
     const up = net.connect({ host: host.endpoint.address, port: host.endpoint.port, ...(cs.cluster.bindAddress ? { localAddress: cs.cluster.bindAddress } : {}) });
     up.setNoDelay(true);
@@ -49,9 +74,9 @@ export class TcpProxy {
       host.active--;
       down.destroy();
       up.destroy();
-      this.deps.stats.inc('istio_tcp_received_bytes_total', labels, down.bytesRead);
-      this.deps.stats.inc('istio_tcp_sent_bytes_total', labels, down.bytesWritten);
-      this.deps.stats.inc('istio_tcp_connections_closed_total', labels);
+      stats.recordTcp('istio_tcp_received_bytes_total', rec, down.bytesRead);
+      stats.recordTcp('istio_tcp_sent_bytes_total', rec, down.bytesWritten);
+      stats.recordTcp('istio_tcp_connections_closed_total', rec);
     };
     up.on('error', close);
     down.on('error', close);

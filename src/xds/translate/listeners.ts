@@ -15,6 +15,7 @@ import { buildRbacFilters } from './rbac.js';
 import { buildJwtFilters } from './jwt.js';
 import { visibleServices } from './scope.js';
 import { inboundPorts } from './inbound.js';
+import { gatewayListenPorts } from './gateway-ports.js';
 
 const ADS = { ads: {}, resource_api_version: 'V3' };
 
@@ -233,12 +234,15 @@ export function gatewayServers(model: MeshModel, proxy: ProxyContext): { gateway
   return out;
 }
 
+/** One listener per listen port (a server's number, or its Service's targetPort: gateway-ports.ts). */
 function gatewayListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
+  const listenPort = gatewayListenPorts(model, proxy);
   const byPort = new Map<number, { gateway: string; server: Server }[]>();
   for (const gs of gatewayServers(model, proxy)) {
-    const list = byPort.get(gs.server.port.number) ?? [];
+    const port = listenPort(gs.server.port.number);
+    const list = byPort.get(port) ?? [];
     list.push(gs);
-    byPort.set(gs.server.port.number, list);
+    byPort.set(port, list);
   }
   const out: EnvoyResource[] = [];
   for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
@@ -253,7 +257,7 @@ function gatewayListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[
         for (const vs of model.virtualServices.filter((v) => (v.spec.gateways ?? []).some((g) => (g.includes('/') ? g : `${v.metadata.namespace ?? 'default'}/${g}`) === gateway))) {
           for (const tls of vs.spec.tls ?? []) {
             const names = tls.match.flatMap((m) => m.sniHosts);
-            chains.push({ filter_chain_match: { server_names: names }, filters: [tcpProxy(`gateway_${port}`, tcpDestinations(model, [tls], vs.metadata.namespace ?? 'default', port))] });
+            chains.push({ filter_chain_match: { server_names: names }, filters: [tcpProxy(`gateway_${port}`, tcpDestinations(model, [tls], vs.metadata.namespace ?? 'default', server.port.number))] });
           }
         }
         continue;
@@ -279,7 +283,7 @@ function gatewayListeners(model: MeshModel, proxy: ProxyContext): EnvoyResource[
         });
       } else if (proto === 'TCP' || proto === 'TLS') {
         const vs = model.virtualServices.find((v) => (v.spec.gateways ?? []).some((g) => (g.includes('/') ? g : `${v.metadata.namespace ?? 'default'}/${g}`) === gateway) && (v.spec.tcp ?? []).length);
-        if (vs) chains.push({ filters: [tcpProxy(`gateway_${port}`, tcpDestinations(model, vs.spec.tcp ?? [], vs.metadata.namespace ?? 'default', port))] });
+        if (vs) chains.push({ filters: [tcpProxy(`gateway_${port}`, tcpDestinations(model, vs.spec.tcp ?? [], vs.metadata.namespace ?? 'default', server.port.number))] });
       } else if (!chains.some((c) => !c['filter_chain_match'])) {
         chains.push({ filters: [hcmFilter(hcm)] });
       }

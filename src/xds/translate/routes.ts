@@ -7,6 +7,7 @@ import { isHttpProtocol, labelsMatch, outboundClusterName, resolveHost, type Mes
 import { PASSTHROUGH_CLUSTER, allowAnyOutbound, destinationRuleFor, effectivePolicy } from './clusters.js';
 import { compact, fractionalPercent, parseDuration, stringMatcher } from './convert.js';
 import { visibleServices } from './scope.js';
+import { gatewayListenPorts } from './gateway-ports.js';
 
 export const FAULT_FILTER = 'envoy.filters.http.fault';
 export const CORS_FILTER = 'envoy.filters.http.cors';
@@ -340,31 +341,37 @@ export function proxylessListenerNames(svc: Service, port: number): string[] {
 }
 
 /** Gateway: RouteConfiguration http.<port> with a virtual host per server host. */
+/** One route table per gateway listen port (`http.<port>`); VirtualService port matches see the server's own number. */
 function gatewayRoutes(model: MeshModel, proxy: ProxyContext): EnvoyResource[] {
-  const byPort = new Map<number, { gateway: string; hosts: string[]; httpsRedirect: boolean }[]>();
+  const listenPort = gatewayListenPorts(model, proxy);
+  const byPort = new Map<number, { gateway: string; serverPort: number; hosts: string[]; httpsRedirect: boolean }[]>();
   for (const g of model.gateways) {
     if (!g.spec.selector || !labelsMatch(g.spec.selector, proxy.labels)) continue;
     for (const s of g.spec.servers ?? []) {
       if (s.tls?.mode === 'PASSTHROUGH' || s.tls?.mode === 'AUTO_PASSTHROUGH') continue;
       const proto = s.port.protocol.toUpperCase();
       if (proto === 'TCP' || proto === 'TLS') continue;
-      const list = byPort.get(s.port.number) ?? [];
-      list.push({ gateway: `${g.metadata.namespace ?? 'default'}/${g.metadata.name ?? ''}`, hosts: s.hosts.map((h) => h.replace(/^[^/]*\//, '')), httpsRedirect: s.tls?.httpsRedirect ?? false });
-      byPort.set(s.port.number, list);
+      const port = listenPort(s.port.number);
+      const list = byPort.get(port) ?? [];
+      list.push({
+        gateway: `${g.metadata.namespace ?? 'default'}/${g.metadata.name ?? ''}`, serverPort: s.port.number,
+        hosts: s.hosts.map((h) => h.replace(/^[^/]*\//, '')), httpsRedirect: s.tls?.httpsRedirect ?? false,
+      });
+      byPort.set(port, list);
     }
   }
   const out: EnvoyResource[] = [];
   for (const port of [...byPort.keys()].sort((a, b) => a - b)) {
     const vhosts: EnvoyResource[] = [];
     for (const srv of byPort.get(port)!) {
-      const ctx: RouteContext = { model, proxy, gateway: srv.gateway, port };
+      const ctx: RouteContext = { model, proxy, gateway: srv.gateway, port: srv.serverPort };
       const vss = model.virtualServices.filter((vs) => (vs.spec.gateways ?? []).some((g) => (g.includes('/') ? g : `${vs.metadata.namespace ?? 'default'}/${g}`) === srv.gateway));
       for (const vs of vss) {
         for (const h of vs.spec.hosts ?? []) {
           if (!srv.hosts.some((sh) => hostMatches(sh, h) || hostMatches(h, sh))) continue;
-          if (vhosts.some((v) => v['name'] === `${h}:${port}`)) continue;
+          if (vhosts.some((v) => v['name'] === `${h}:${srv.serverPort}`)) continue;
           // Istio's hosts: ["*"] (bookinfo-gateway) is the catch-all domain itself ("*:*" is not a valid Envoy domain).
-          const vh: EnvoyResource = { name: `${h}:${port}`, domains: h === '*' ? ['*'] : [h, `${h}:*`], routes: translateHttpRoutes(ctx, vs) };
+          const vh: EnvoyResource = { name: `${h}:${srv.serverPort}`, domains: h === '*' ? ['*'] : [h, `${h}:*`], routes: translateHttpRoutes(ctx, vs) };
           if (srv.httpsRedirect) vh['require_tls'] = 'ALL';
           vhosts.push(vh);
         }

@@ -149,6 +149,8 @@ async function main(): Promise<void> {
     step('kubectl apply -f samples/bookinfo/networking/bookinfo-gateway.yaml (Istio Gateway + VirtualService on the ingress gateway)');
     await kubectl('apply', '-n', NS, '-f', path.join(repoRoot, 'samples/bookinfo/networking/bookinfo-gateway.yaml'));
     const [gw] = await readyPods(clients, MESH_NS, 'istio=ingressgateway', 1, 120_000);
+    // bookinfo-gateway's server port is 8080, which no port of the rendered gateway Service
+    // (15021, 80 -> 8080, 443 -> 8443) has: the gateway binds 8080 as it is, as Istio does.
     const gwAddr = `${gw!.status!.podIP!}:8080`;
     const viaGateway = await waitFor('productpage through the ingress gateway', async () => {
       const r = await httpGet(gw!.status!.podIP!, 8080, '/productpage', 3000).catch(() => undefined);

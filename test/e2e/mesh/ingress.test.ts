@@ -2,7 +2,8 @@
 // operator renders it (renderControlPlane, pointed at this run's control plane) running
 // `weft proxy gateway` on the process kubelet, an httpbin-shaped meshed backend, and the
 // task's Gateway + VirtualService, unchanged in shape. Requests go from the host to the
-// gateway pod's IP:80; the gateway -> backend hop is mTLS (the backend sees the gateway's
+// gateway pod's IP on the listen port: the Gateway's port 80 (443) binds the rendered Service's
+// targetPort 8080 (8443), as Istio binds gateways; the gateway -> backend hop is mTLS (the backend sees the gateway's
 // SPIFFE id in XFCC). Then garbage on the gateway port, and passthrough (ALLOW_ANY): a meshed
 // client calling a pod IP that no Service covers gets through its sidecar.
 // NETWORK RULE: the host talks only to pod IPs (10.88.x.x); everything else starts inside pod
@@ -48,6 +49,8 @@ const roSysNs = `e2e-gw-rosys-${id}`;
 const roAppNs = `e2e-gw-ro-${id}`;
 const HOST = 'httpbin.example.com';
 const GATEWAY_SA = 'weft-ingressgateway';
+/** Where the gateway pod listens for a Gateway server port: the rendered Service's targetPort for it (set in test 1). */
+const listenPort = { http: 0, https: 0 };
 
 let kubelet: ProcessKubeletHandle | undefined;
 let cp: ControlPlaneProcess | undefined;
@@ -85,6 +88,9 @@ function renderedGateway(version: string): { sa: V1ServiceAccount; role: V1Role;
       : e.name === 'WEFT_CA_ADDRESS' ? { name: e.name, value: `${BRIDGE_IP}:${cp!.caPort}` } : e);
   Object.assign(pod, onProcessNode, { terminationGracePeriodSeconds: 2 });
   const svc = find<V1Service>('Service');
+  const target = (port: number): number => Number(svc.spec!.ports!.find((p) => p.port === port)?.targetPort ?? port);
+  listenPort.http = target(80);
+  listenPort.https = target(443);
   svc.spec!.type = 'ClusterIP'; // nothing outside reaches it here; no node ports to allocate
   return { sa: find<V1ServiceAccount>('ServiceAccount'), role: find<V1Role>('Role'), binding: find<V1RoleBinding>('RoleBinding'), svc, deploy };
 }
@@ -143,7 +149,7 @@ async function until<T>(what: string, send: () => Promise<T>, ok: (r: T) => bool
 }
 
 const toGateway = (urlPath: string, host = HOST): Promise<HostHttpResult> =>
-  httpFromHost(gatewayPod.status!.podIP!, 80, urlPath, { headers: { host }, timeoutMs: 15_000 });
+  httpFromHost(gatewayPod.status!.podIP!, listenPort.http, urlPath, { headers: { host }, timeoutMs: 15_000 });
 
 const H2_GOAWAY = 7;
 
@@ -160,7 +166,7 @@ async function httpsFromHost(ip: string, urlPath: string, servername: string, ca
   return await new Promise((resolve) => {
     let settled = false;
     const done = (r: HostHttpResult & { peerCn?: string }): void => { if (!settled) { settled = true; clearTimeout(timer); resolve(r); } };
-    const req = https.request({ host: ip, port: 443, path: urlPath, servername, ca, headers: { host: servername }, agent: false }, (res) => {
+    const req = https.request({ host: ip, port: listenPort.https, path: urlPath, servername, ca, headers: { host: servername }, agent: false }, (res) => {
       const peer = (res.socket as TLSSocket).getPeerCertificate();
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -254,9 +260,9 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     expect(certs.status).toBe(200);
     const sans = (JSON.parse(certs.body) as { certificates: { subjectAltNames: string[] }[] }).certificates[0]?.subjectAltNames;
     expect(sans).toEqual([`spiffe://cluster.local/ns/${sysNs}/sa/${GATEWAY_SA}`]);
-    // The rendered pod asks for net.ipv4.ip_unprivileged_port_start=0 (it runs as 1337 and
-    // serves :80). The process kubelet does not apply pod sysctls, so the test does what the
-    // kubelet would, in the pod's own netns, before any Gateway asks for port 80.
+    // The rendered pod asks for net.ipv4.ip_unprivileged_port_start=0 (it runs as 1337, and a
+    // Gateway port below 1024 that no Service port maps is bound as it is). The process kubelet
+    // does not apply pod sysctls, so the test does what the kubelet would, in the pod's own netns.
     const sysctls = gatewayPod.spec?.securityContext?.sysctls ?? [];
     expect(sysctls).toEqual([{ name: 'net.ipv4.ip_unprivileged_port_start', value: '0' }]);
     for (const s of sysctls) execFileSync('ip', ['netns', 'exec', podNetns(gatewayPod), 'sysctl', '-q', '-w', `${s.name}=${s.value}`]);
@@ -282,6 +288,9 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     });
     const first = await until('the gateway routes httpbin.example.com', () => toGateway('/status/200'), (r) => r.status === 200, describeResult, 45_000);
     expect(json(first).pod).toBe(backendPod.metadata!.name);
+    // The Gateway's port 80 is the rendered Service's port 80 -> 8080: the gateway listens on 8080 only.
+    expect(listenPort.http).toBe(8080);
+    expect((await sendRaw(gatewayPod.status!.podIP!, 80, Buffer.from(`GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`), 2000)).connected).toBe(false);
     // The gateway -> httpbin hop is mTLS: httpbin's sidecar saw the gateway's SPIFFE id.
     expect(json(first).headers?.['x-forwarded-client-cert']).toBe(`By=;URI=spiffe://cluster.local/ns/${sysNs}/sa/${GATEWAY_SA}`);
 
@@ -329,7 +338,7 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     ];
     const outcomes: string[] = [];
     for (const p of payloads) {
-      const r = await sendRaw(ip, 80, p, 3000);
+      const r = await sendRaw(ip, listenPort.http, p, 3000);
       const text = r.reply.toString('latin1');
       outcomes.push(`${r.outcome}:${text.slice(0, 12)}`);
       expect(r.connected).toBe(true);
@@ -470,9 +479,9 @@ describe('ingress gateway end to end (rendered gateway, Istio ingress task, real
     const otherSni = await httpsFromHost(ip, '/status/200', 'other.example.com', ca.certPem);
     expect(otherSni.status).toBe(0);
     // Plaintext on the TLS port is closed.
-    const plain = await sendRaw(ip, 443, Buffer.from(`GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`), 3000);
+    const plain = await sendRaw(ip, listenPort.https, Buffer.from(`GET /status/200 HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`), 3000);
     expect(plain.reply.toString('latin1')).not.toContain('"pod"');
-    // Port 80 still serves the plain HTTP Gateway.
+    // The Gateway's port 80 (listening on its targetPort) still serves plain HTTP.
     expect((await toGateway('/status/200')).status).toBe(200);
   }, 120_000);
 });

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { webcrypto } from 'node:crypto';
 import http2 from 'node:http2';
-import type net from 'node:net';
+import net from 'node:net';
 import tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import type { Proxy } from '../../../src/proxy/proxy.js';
@@ -243,5 +243,63 @@ describe('TLS passthrough (SNI routing on a TCP chain)', () => {
       setTimeout(() => { c.destroy(); reject(new Error('no reply')); }, 5000).unref();
     });
     expect(reply).toBe('pong:ping');
+  });
+});
+
+// The listener hands the HTTP/2 and TCP layers the verified peer and the direction.
+describe('metrics of mTLS peers over HTTP/2 and TCP (through the listener)', () => {
+  let tcpEcho: net.Server;
+  let proxy: Proxy;
+  let h2Port: number, tcpPort: number;
+  let client: TlsMaterial;
+
+  beforeAll(async () => {
+    tcpEcho = net.createServer((s) => { s.on('data', (d) => s.write(d)); s.on('error', () => undefined); });
+    await new Promise<void>((r) => tcpEcho.listen(0, '127.0.0.1', () => r()));
+    h2Port = await freePort();
+    tcpPort = await freePort();
+    const tcpChain = mtlsListener('inbound_tcp', tcpPort, 'unused', [CLIENT_ID]);
+    tcpChain.filter_chains![0]!.filters = [{ name: 'tcp', typed_config: { '@type': TCP_TYPE, stat_prefix: 'inbound_tcp', cluster: 'db' } }];
+    proxy = await startProxy({
+      listeners: [mtlsListener('inbound_h2', h2Port, 'in', [CLIENT_ID]), tcpChain],
+      routes: [routeConfig('in', [{ match: { prefix: '/' }, route: { cluster: 'app' } }])],
+      clusters: [edsCluster('app'), edsCluster('db')],
+      endpoints: [cla('app', [backend.port]), cla('db', [(tcpEcho.address() as net.AddressInfo).port])],
+    });
+    proxy.identity = new TlsIdentity(await leaf(ca, SERVER_ID, '50'));
+    client = await leaf(ca, CLIENT_ID, '51');
+  });
+
+  afterAll(async () => {
+    await proxy.close();
+    await new Promise<void>((r) => tcpEcho.close(() => r()));
+  });
+
+  const peer = { reporter: 'destination', source_principal: CLIENT_ID, source_workload_namespace: 'default' };
+
+  it('HTTP/2 over mTLS: inbound istio_requests_total names the client\'s SPIFFE id', async () => {
+    const session = http2.connect(`https://127.0.0.1:${h2Port}`, { cert: client.certChainPem, key: client.keyPem, ca: client.rootsPem, checkServerIdentity: () => undefined });
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/h2', ':authority': 'svc' });
+        req.on('response', (h) => { req.resume(); req.on('end', () => resolve(Number(h[':status']))); });
+        req.on('error', reject);
+        req.end('x'.repeat(300));
+      });
+      expect(status).toBe(200);
+    } finally { session.close(); }
+    expect(proxy.stats.sum('istio_requests_total', { ...peer, destination_service: 'app' })).toBe(1);
+  }, 5000);
+
+  it('TCP over mTLS: the connection counters carry the peer and connection_security_policy="mutual_tls"', async () => {
+    await new Promise<void>((resolve, reject) => {
+      const c = tls.connect({ host: '127.0.0.1', port: tcpPort, cert: client.certChainPem, key: client.keyPem, ca: client.rootsPem, checkServerIdentity: () => undefined }, () => c.write('ping'));
+      c.on('data', () => c.end());
+      c.on('close', () => resolve());
+      c.on('error', reject);
+    });
+    const deadline = Date.now() + 2000;
+    while (proxy.stats.sum('istio_tcp_connections_closed_total') === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(proxy.stats.sum('istio_tcp_connections_closed_total', { ...peer, destination_service: 'db', connection_security_policy: 'mutual_tls' })).toBe(1);
   });
 });

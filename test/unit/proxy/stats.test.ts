@@ -48,17 +48,29 @@ describe('stats (prom-client exposition)', () => {
     expect(samples.find((x) => x.name === 'istio_response_bytes_sum')?.value).toBe(5000);
   });
 
-  it('keeps TCP counters and sums them by label', async () => {
-    const s = new Stats();
-    const labels = { destination_service: 'db' };
-    s.inc('istio_tcp_connections_opened_total', labels);
-    s.inc('istio_tcp_sent_bytes_total', labels, 300);
-    s.inc('istio_tcp_sent_bytes_total', { destination_service: 'db' }, 200);
-    s.inc('istio_tcp_sent_bytes_total', { destination_service: 'other' }, 1);
-    expect(s.get('istio_tcp_sent_bytes_total', labels)).toBe(500);
+  it('keeps TCP counters with Istio\'s TCP labels and sums them by label', async () => {
+    const s = new Stats(ME);
+    const db = { cluster: 'db', direction: 'outbound', mtls: false } as const;
+    s.recordTcp('istio_tcp_connections_opened_total', db);
+    s.recordTcp('istio_tcp_sent_bytes_total', db, 300);
+    s.recordTcp('istio_tcp_sent_bytes_total', { ...db }, 200);
+    s.recordTcp('istio_tcp_sent_bytes_total', { ...db, cluster: 'other' }, 1);
+    expect(s.sum('istio_tcp_sent_bytes_total', { destination_service: 'db' })).toBe(500);
     expect(s.sum('istio_tcp_sent_bytes_total')).toBe(501);
-    expect(s.sum('istio_tcp_sent_bytes_total', { destination_service: 'other' })).toBe(1);
-    expect(await s.prometheus()).toContain('istio_tcp_sent_bytes_total{destination_service="db"} 500');
+    expect(s.sum('istio_tcp_sent_bytes_total', { destination_service: 'other', reporter: 'source', connection_security_policy: 'unknown' })).toBe(1);
+    expect(await s.prometheus()).toContain('istio_tcp_sent_bytes_total{reporter="source",source_workload="reviews",source_workload_namespace="shop",'
+      + 'source_principal="spiffe://cluster.local/ns/shop/sa/reviews",destination_workload="unknown",destination_workload_namespace="unknown",'
+      + 'destination_principal="unknown",destination_service="db",connection_security_policy="unknown"} 500');
+  });
+
+  it('bounds the TCP series too: peers past the cap fold into the overflow series', async () => {
+    const s = new Stats(ME);
+    for (let i = 0; i < 2100; i++) {
+      s.recordTcp('istio_tcp_connections_opened_total', { cluster: 'db', direction: 'inbound', mtls: true, peerPrincipal: `spiffe://td/ns/n${i}/sa/x` });
+    }
+    const opened = parsePrometheus(await s.prometheus()).filter((x) => x.name === 'istio_tcp_connections_opened_total');
+    expect(opened).toHaveLength(2001);
+    expect(opened.at(-1)).toEqual({ name: 'istio_tcp_connections_opened_total', labels: { overflow: 'true' }, value: 100 });
   });
 
   it('bounds label cardinality: past 2000 series per metric, new combinations fold into one overflow series', async () => {
@@ -72,6 +84,19 @@ describe('stats (prom-client exposition)', () => {
     expect(requests).toHaveLength(2001);
     expect(requests.at(-1)).toEqual({ name: 'istio_requests_total', labels: { overflow: 'true' }, value: 500 });
     expect(text).toContain('istio_request_duration_milliseconds_count{overflow="true"} 500');
+  });
+
+  it('renders each series\' labels once per scrape line, and gives JSON readers the full label sets', async () => {
+    const s = new Stats(ME);
+    s.recordRequest(rec({ durationMs: 2 }));
+    const text = await s.prometheus();
+    // Shared labels follow le on bucket lines (Prometheus does not care about label order).
+    expect(text).toMatch(/^istio_request_duration_milliseconds_bucket\{le="5",reporter="source",.*,response_flags="-"\} 1$/m);
+    const json = await s.registry.getMetricsAsJSON();
+    const buckets = json.find((m) => m.name === 'istio_request_duration_milliseconds')!.values;
+    expect(buckets[0]!.labels).toEqual(expect.objectContaining({ le: 0.5, reporter: 'source', destination_service: 'c' }));
+    const requests = json.find((m) => m.name === 'istio_requests_total')!.values;
+    expect(requests).toEqual([expect.objectContaining({ value: 1, labels: expect.objectContaining({ response_code: '200', source_workload: 'reviews' }) })]);
   });
 
   it('keeps each proxy\'s metrics in its own registry', async () => {
