@@ -180,6 +180,23 @@ export class ClusterState {
     return a;
   }
 
+  /**
+   * A raw connection to a host for the TCP proxy: mutual TLS when the cluster originates it
+   * (a STRICT peer refuses plaintext), bound to the cluster's source address if it has one.
+   */
+  dialTcp(host: Host): net.Socket {
+    const { address, port } = host.endpoint;
+    const bind = this.cluster.bindAddress ? { localAddress: this.cluster.bindAddress } : {};
+    const tlsCfg = this.cluster.tls;
+    if (!tlsCfg) return net.connect({ host: address, port, ...bind });
+    const id = this.deps.identity?.();
+    return tls.connect({
+      host: address, port, ...bind, secureContext: id?.secureContext, servername: tlsCfg.sni,
+      ALPNProtocols: tlsCfg.alpn.length > 0 ? [...tlsCfg.alpn] : ['istio'],
+      checkServerIdentity: (_h, cert) => checkPeerIdentity(cert, tlsCfg.expectedSans),
+    });
+  }
+
   /** A live HTTP/2 session to a host, opened on demand. */
   sessionFor(host: Host): http2.ClientHttp2Session {
     const cur = this.sessions.get(host.key);

@@ -1,5 +1,6 @@
-// Plain TCP forwarding: pick a cluster (weighted) and a host, then splice bytes both ways.
-// Nothing is parsed, so server-first protocols (MySQL, SMTP…) pass through untouched.
+// TCP forwarding: pick a cluster (weighted) and a host, then splice bytes both ways (over mTLS
+// when the cluster originates it). Nothing is parsed, so server-first protocols (MySQL,
+// SMTP…) pass through untouched.
 import net from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { FilterChain, NetworkFilter } from './config/model.js';
@@ -56,7 +57,7 @@ export class TcpProxy {
     }
     stats.recordTcp('istio_tcp_connections_opened_total', rec);
     host.active++;
-    const up = net.connect({ host: host.endpoint.address, port: host.endpoint.port, ...(cs.cluster.bindAddress ? { localAddress: cs.cluster.bindAddress } : {}) });
+    const up = cs.dialTcp(host);
     up.setNoDelay(true);
     down.setNoDelay(true);
     const connectTimer = setTimeout(() => up.destroy(), cs.cluster.connectTimeoutMs);

@@ -8,7 +8,7 @@ import * as x509 from '@peculiar/x509';
 import type { Proxy } from '../../../src/proxy/proxy.js';
 import { TlsIdentity, type TlsMaterial } from '../../../src/proxy/tls.js';
 import type { ListenerShape } from '../../../src/proxy/config/envoy-shapes.js';
-import { cla, edsCluster, HCM_TYPE, httpListener, routeConfig, TCP_TYPE } from '../../unit/proxy/fixtures.js';
+import { cla, edsCluster, HCM_TYPE, httpListener, routeConfig, TCP_TYPE, tcpListener } from '../../unit/proxy/fixtures.js';
 import { freePort, httpBackend, rawExchange, request, startProxy, type Backend } from './helpers.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
@@ -249,30 +249,80 @@ describe('TLS passthrough (SNI routing on a TCP chain)', () => {
 // The listener hands the HTTP/2 and TCP layers the verified peer and the direction.
 describe('metrics of mTLS peers over HTTP/2 and TCP (through the listener)', () => {
   let tcpEcho: net.Server;
+  let greeter: net.Server;
   let proxy: Proxy;
-  let h2Port: number, tcpPort: number;
+  let outbound: Proxy;
+  let h2Port: number, tcpPort: number, greeterPort: number, outboundTcpPort: number;
   let client: TlsMaterial;
 
   beforeAll(async () => {
     tcpEcho = net.createServer((s) => { s.on('data', (d) => s.write(d)); s.on('error', () => undefined); });
     await new Promise<void>((r) => tcpEcho.listen(0, '127.0.0.1', () => r()));
+    // A server-first protocol (SMTP/MySQL-like): the app speaks before the client sends a byte.
+    greeter = net.createServer((s) => { s.write('220 hello\r\n'); s.on('data', (d) => s.write(d)); s.on('error', () => undefined); });
+    await new Promise<void>((r) => greeter.listen(0, '127.0.0.1', () => r()));
     h2Port = await freePort();
     tcpPort = await freePort();
+    greeterPort = await freePort();
     const tcpChain = mtlsListener('inbound_tcp', tcpPort, 'unused', [CLIENT_ID]);
     tcpChain.filter_chains![0]!.filters = [{ name: 'tcp', typed_config: { '@type': TCP_TYPE, stat_prefix: 'inbound_tcp', cluster: 'db' } }];
+    const greeterChain = mtlsListener('inbound_greeter', greeterPort, 'unused', [CLIENT_ID]);
+    greeterChain.filter_chains![0]!.filters = [{ name: 'tcp', typed_config: { '@type': TCP_TYPE, stat_prefix: 'inbound_greeter', cluster: 'greeter' } }];
     proxy = await startProxy({
-      listeners: [mtlsListener('inbound_h2', h2Port, 'in', [CLIENT_ID]), tcpChain],
+      listeners: [mtlsListener('inbound_h2', h2Port, 'in', [CLIENT_ID]), tcpChain, greeterChain],
       routes: [routeConfig('in', [{ match: { prefix: '/' }, route: { cluster: 'app' } }])],
-      clusters: [edsCluster('app'), edsCluster('db')],
-      endpoints: [cla('app', [backend.port]), cla('db', [(tcpEcho.address() as net.AddressInfo).port])],
+      clusters: [edsCluster('app'), edsCluster('db'), edsCluster('greeter')],
+      endpoints: [cla('app', [backend.port]), cla('db', [(tcpEcho.address() as net.AddressInfo).port]), cla('greeter', [(greeter.address() as net.AddressInfo).port])],
     });
     proxy.identity = new TlsIdentity(await leaf(ca, SERVER_ID, '50'));
     client = await leaf(ca, CLIENT_ID, '51');
+    // The client side: a sidecar's outbound TCP listener whose cluster originates mTLS.
+    outboundTcpPort = await freePort();
+    outbound = await startProxy({
+      listeners: [tcpListener('outbound_tcp', outboundTcpPort, 'mesh-greeter')],
+      routes: [], clusters: [mtlsCluster('mesh-greeter', SERVER_ID)], endpoints: [cla('mesh-greeter', [greeterPort])],
+    });
+    outbound.identity = new TlsIdentity(await leaf(ca, CLIENT_ID, '52'));
   });
 
   afterAll(async () => {
+    await outbound.close();
     await proxy.close();
     await new Promise<void>((r) => tcpEcho.close(() => r()));
+    await new Promise<void>((r) => greeter.close(() => r()));
+  });
+
+  it('TCP over mTLS to a server-first app: the greeting arrives before the client sends anything', async () => {
+    const greeting = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect({
+        host: '127.0.0.1', port: greeterPort, cert: client.certChainPem, key: client.keyPem, ca: client.rootsPem,
+        ALPNProtocols: ['istio-peer-exchange', 'istio'], checkServerIdentity: () => undefined,
+      });
+      const timer = setTimeout(() => { c.destroy(); reject(new Error('no greeting within 3 s')); }, 3000);
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => { clearTimeout(timer); c.end(); resolve(d); });
+      c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+    expect(greeting).toBe('220 hello\r\n');
+  });
+
+  it('sidecar to sidecar: the outbound TCP proxy originates mTLS to a STRICT peer, and the server speaks first', async () => {
+    const opened = (): number => proxy.stats.sum('istio_tcp_connections_opened_total', { ...peer, destination_service: 'greeter', connection_security_policy: 'mutual_tls' });
+    const before = opened();
+    const got = await new Promise<string>((resolve, reject) => {
+      const c = net.connect({ host: '127.0.0.1', port: outboundTcpPort });
+      let buf = '';
+      const timer = setTimeout(() => { c.destroy(); reject(new Error(`no echo within 3 s, got ${JSON.stringify(buf)}`)); }, 3000);
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => {
+        buf += d;
+        if (buf === '220 hello\r\n') c.write('ping\n');
+        if (buf.endsWith('ping\n')) { clearTimeout(timer); c.end(); resolve(buf); }
+      });
+      c.on('error', (e) => { clearTimeout(timer); reject(e); });
+    });
+    expect(got).toBe('220 hello\r\nping\n');
+    expect(opened() - before).toBe(1);
   });
 
   const peer = { reporter: 'destination', source_principal: CLIENT_ID, source_workload_namespace: 'default' };
