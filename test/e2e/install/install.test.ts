@@ -279,14 +279,16 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
     }, 120_000, 1000));
   }, 600_000);
 
-  it(`4b. on ${NEW}, gRPC and TCP samples: unary gRPC through both sidecars counted exactly by the server's proxy; Istio's TCP traffic-shifting task through the ingress gateway (all v1, then 80/20 within 5 points)`, async () => {
+  it(`4b. on ${NEW}, gRPC and TCP samples: unary gRPC through both sidecars counted exactly by the servers' proxies; Istio's TCP traffic-shifting task through the ingress gateway (all v1, then 80/20 within 5 points)`, async () => {
     const apply = (f: string): Promise<string> => kubectl('apply', '-n', APP_NS, '-f', path.join(repoRoot, 'samples', f));
     await apply('grpc-echo/grpc-echo.yaml');
     await apply('tcp-echo/tcp-echo.yaml');
-    const [grpcPod] = await withDiagnostics(async () => {
+    const grpcPods = await withDiagnostics(async () => {
       await readyPods(clients, APP_NS, 'app=tcp-echo', 2, 120_000);
-      return await readyPods(clients, APP_NS, 'app=grpc-echo', 1, 120_000);
+      return await readyPods(clients, APP_NS, 'app=grpc-echo', 2, 120_000); // v1 and v2
     });
+    // Inbound requests the grpc-echo sidecars answered with 200, summed over both pods.
+    const served = async (): Promise<number> => (await Promise.all(grpcPods.map((p) => requestCount(podNetns(p), ['reporter="destination"', 'response_code="200"'])))).reduce((a, b) => a + b, 0);
     // gRPC: one HTTP/2 connection from the client's sidecar, mTLS to grpc-echo's sidecar.
     const grpcIP = (await clients.core.readNamespacedService({ name: 'grpc-echo', namespace: APP_NS })).spec!.clusterIP!;
     await withDiagnostics(() => waitFor('a first gRPC answer', async () => {
@@ -294,13 +296,13 @@ describe('install from manifests/, inject, uninstall (real operator, control pla
       if (r.ok !== 1) throw new Error(r.errors.join('; '));
       return true;
     }, 60_000, 500));
-    const before = await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"']);
+    const before = await served();
     const calls = await grpcCallsInNetns(podNetns(clientPod!), `${grpcIP}:9090`, GRPC_N);
     expect({ ok: calls.ok, errors: calls.errors }).toEqual({ ok: GRPC_N, errors: [] });
-    const counted = await waitFor('the server sidecar counts every call', async () => {
-      const n = (await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"'])) - before;
+    const counted = await waitFor('the server sidecars count every call', async () => {
+      const n = (await served()) - before;
       return n >= GRPC_N ? n : undefined;
-    }, 10_000, 250).catch(async () => (await requestCount(podNetns(grpcPod!), ['reporter="destination"', 'response_code="200"'])) - before);
+    }, 10_000, 250).catch(async () => (await served()) - before);
     expect(counted).toBe(GRPC_N);
 
     // TCP through the ingress gateway, with Istio's task files unchanged.
