@@ -668,12 +668,19 @@ class UpstreamAttempt {
         return;
       }
       this.res = res;
-      this.onHead(res);
-      const f: BodyFraming = res.framing;
-      if (f.kind === 'length') this.resLeft = f.length;
-      else if (f.kind === 'chunked') this.scanner = new ChunkedScanner();
-      if (f.kind === 'none' || (f.kind === 'length' && f.length === 0)) { this.complete(rest); return; }
-      if (rest) this.onBody(rest);
+      // Head and the body bytes that came with it leave in one write (one TLS record, one syscall).
+      const down = this.ex.conn.socket;
+      down.cork();
+      try {
+        this.onHead(res);
+        const f: BodyFraming = res.framing;
+        if (f.kind === 'length') this.resLeft = f.length;
+        else if (f.kind === 'chunked') this.scanner = new ChunkedScanner();
+        if (f.kind === 'none' || (f.kind === 'length' && f.length === 0)) this.complete(rest);
+        else if (rest) this.onBody(rest);
+      } finally {
+        if (down.writableCorked > 0) down.uncork();
+      }
       return;
     }
   };
