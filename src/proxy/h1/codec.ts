@@ -1,8 +1,9 @@
 // HTTP/1.1 message heads and body framing for the raw fast path. Pure and strict: anything a
 // smuggling attack relies on (CL+TE, duplicate or non-numeric Content-Length, bad chunk sizes,
 // obs-fold, bare CR/LF, space before the colon) is an error; valid requests this path does not
-// take on (HTTP/1.0, Upgrade, Expect, transfer codings other than chunked, >100 headers) are
-// "unsupported" and go to node:http, whose llhttp parser decides them.
+// take on (HTTP/1.0, Upgrade, Expect, CONNECT, transfer codings besides chunked) are
+// "unsupported" and go to node:http. More header lines than the limit is 431, as Envoy's
+// max_headers_count (node:http would drop the extra ones silently).
 
 /** Lower-case header name -> value; repeated headers joined with ', ' (set-cookie kept as a list). */
 export type Headers = Record<string, string | string[]>;
@@ -163,7 +164,6 @@ export function parseRequestHead(buf: Buffer, limits: HeadLimits): ParseResult<R
   }
   const f = scanFields(buf, lines, e);
   if (f.error) return { kind: 'error', status: 400, reason: f.error };
-  if (f.count > limits.maxHeaders) return { kind: 'unsupported', reason: 'more headers than the limit' };
   const h = f.headers;
   if (typeof h.host !== 'string') return h.host === undefined ? { kind: 'error', status: 400, reason: 'no host header' } : { kind: 'error', status: 400, reason: 'several host headers' };
   const framing = framingOf(h, true);

@@ -86,6 +86,7 @@ class DownstreamConn {
   }
 
   private readonly onData = (chunk: Buffer): void => {
+    if (this.state === 'done') return; // closing: the rest of a body we answered early, say
     const ex = this.ex;
     if (ex && !ex.requestDone) { ex.feedBody(chunk); return; }
     this.buf = this.buf ? Buffer.concat([this.buf, chunk]) : chunk;
@@ -288,8 +289,9 @@ class Exchange {
     }, 'access');
   };
 
-  /** A local answer. A request body still to come is read and dropped before the next request. */
+  /** A local answer. With a request body still to come, the connection closes after it (the rest is read and dropped). */
   private reply(d: { cluster: string; status: number; flag: string; body: string; headers?: Record<string, string> }, flagged: boolean): void {
+    if (!this.requestDone) this.closeAfter = true;
     const body = d.body;
     const len = Buffer.byteLength(body);
     let h = statusLine(d.status);
@@ -303,8 +305,8 @@ class Exchange {
     this.finish(d.cluster, d.status, d.flag);
     if (this.requestDone) { this.absorbRest(); this.conn.exchangeDone(this.closeAfter); return; }
     this.discard = true;
-    this.onBodyDone = () => this.conn.exchangeDone(this.closeAfter);
-    this.absorbRest();
+    this.rest = undefined;
+    this.conn.exchangeDone(true);
   }
 
   /** The bytes read with the head: body for this request, the rest back to the connection. */
@@ -483,7 +485,6 @@ class Exchange {
   /** Local answer after forwarding began (timeouts, upstream failures). */
   private failWith(status: number, flag: string, body: string): void {
     if (this.headSent) { this.finish(this.clusterName, status, flag); this.conn.socket.destroy(); return; }
-    this.closeAfter ||= !this.requestDone;
     this.reply({ cluster: this.clusterName, status, flag, body }, true);
   }
 
@@ -491,6 +492,8 @@ class Exchange {
   private respondHead(res: ResponseHead, table: RouteTable, rr: RouteResult): void {
     const h = copyEndToEnd(res.headers);
     mutateResponseHeaders(h, table, rr);
+    // Upstream values were validated by the parser; configured additions are checked here.
+    if (hasLineBreak(h)) for (const k in h) if (hasLineBreak({ [k]: h[k] })) delete h[k];
     const f = res.framing;
     // A body delimited by the upstream's close is delimited by ours too.
     if (f.kind === 'until-close') this.closeAfter = true;
@@ -514,9 +517,7 @@ class Exchange {
     if (!this.requestDone) {
       // Answered before the body was all read (an early 413, say): drop the rest, then close.
       this.discard = true;
-      this.closeAfter = true;
-      this.onBodyDone = () => this.conn.exchangeDone(true);
-      this.conn.socket.end();
+      this.conn.exchangeDone(true);
       return;
     }
     this.conn.exchangeDone(this.closeAfter);

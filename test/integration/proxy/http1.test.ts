@@ -269,6 +269,12 @@ describe('bad input on the HTTP port', () => {
     if (!text.includes('chunked\r\n\r\n') || text.includes('content-length')) expect(v1.hits).toBe(hits);
   });
 
+  it('a local reply before the request body has arrived closes the connection after it', async () => {
+    const r = await rawExchange(port, 'POST /missing HTTP/1.1\r\nhost: svc\r\ncontent-length: 100\r\n\r\nabc', 1000);
+    expect(r.reply).toMatch(/^HTTP\/1.1 503/);
+    expect(r.reply).toContain('connection: close');
+  });
+
   it('pipelined requests are answered in order on one connection', async () => {
     const one = (p: string) => `GET ${p} HTTP/1.1\r\nhost: svc\r\n\r\n`;
     const r = await rawExchange(port, one('/p1') + one('/p2') + 'POST /p3 HTTP/1.1\r\nhost: svc\r\ncontent-length: 3\r\nconnection: close\r\n\r\nabc', 3000);
