@@ -122,6 +122,23 @@ describe('mTLS between two proxies', () => {
     expect((JSON.parse(r.body) as { body: string }).body).toBe(body);
   });
 
+  it('on a TLS connection, a request the raw path does not take (HTTP/1.0) is handed to node:http after a raw one', async () => {
+    const m = await leaf(ca, CLIENT_ID, '12');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect({
+        host: '127.0.0.1', port: inboundPort, cert: m.certChainPem, key: m.keyPem, ca: m.rootsPem, ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined,
+      }, () => c.write('GET /raw HTTP/1.1\r\nhost: app\r\n\r\nGET /old HTTP/1.0\r\nhost: app\r\n\r\n'));
+      let got = '';
+      c.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      c.on('close', () => resolve(got));
+      c.on('error', reject);
+      setTimeout(() => { c.destroy(); resolve(got); }, 3000);
+    });
+    expect(reply).toContain('"url":"/raw"');
+    expect(reply).toContain('"url":"/old"');
+    expect(reply.match(/HTTP\/1.1 200/g)?.length).toBe(2);
+  });
+
   it('STRICT: plaintext to the mTLS port is rejected', async () => {
     const r = await rawExchange(inboundPort, 'GET / HTTP/1.1\r\nhost: x\r\n\r\n');
     expect(r.closed).toBe(true);
