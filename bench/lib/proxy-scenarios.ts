@@ -44,8 +44,8 @@ interface Target {
   pid?: number;
 }
 
-async function node(distDir: string, name: string, rel: string, args: string[], core: number): Promise<Started & { port: number }> {
-  const s = await startProcess({ name, cmd: process.execPath, args: [path.join(distDir, rel), ...args], core, ready: (o) => announcedPort(o) !== undefined });
+async function node(distDir: string, name: string, rel: string, args: string[], core: number, nodeFlags: string[] = []): Promise<Started & { port: number }> {
+  const s = await startProcess({ name, cmd: process.execPath, args: [...nodeFlags, path.join(distDir, rel), ...args], core, ready: (o) => announcedPort(o) !== undefined });
   return { ...s, port: announcedPort(s.out)! };
 }
 
@@ -68,7 +68,9 @@ async function startHaproxy(bin: string, upstreamPort: number): Promise<Started 
 
 /** Weft's proxy through bench/proxy.ts's `weft` child role (adapter: that file owns the Weft config). */
 async function startWeft(distDir: string, spec: Record<string, unknown>, name: string): Promise<Started & { port: number }> {
-  return node(distDir, name, 'bench/proxy.js', ['weft', JSON.stringify(spec)], PROXY_CORE);
+  // WEFT_BENCH_PROXY_NODE_FLAGS: V8/node flags for Weft's processes only (e.g. the sidecar's heap flags).
+  const flags = (process.env.WEFT_BENCH_PROXY_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+  return node(distDir, name, 'bench/proxy.js', ['weft', JSON.stringify(spec)], PROXY_CORE, flags);
 }
 
 async function loadgen(distDir: string, job: LoadJob): Promise<LoadResult> {

@@ -13,6 +13,7 @@ import { OutlierDetector } from './resilience/outlier.js';
 import { checkPeerIdentity, type TlsIdentity } from './tls.js';
 import type { PickContext } from './balance/balancers.js';
 import type { OrigDst } from './orig-dst.js';
+import { RawPool } from './h1/raw-pool.js';
 import { passthroughTarget, type LoopGuard, type PassthroughDecision } from './passthrough.js';
 
 export interface ClusterDeps {
@@ -49,6 +50,7 @@ export class ClusterState {
   outlier?: OutlierDetector;
   private sweepTimer?: NodeJS.Timeout;
   private readonly agents = new Map<string, http.Agent>();
+  private readonly rawPools = new Map<string, RawPool>();
   private readonly sessions = new Map<string, http2.ClientHttp2Session>();
   /** ORIGINAL_DST hosts by address:port, made on demand and dropped once unused (Envoy's cleanup_interval). */
   private readonly passthroughHosts = new Map<string, { host: Host; lastUsed: number }>();
@@ -125,6 +127,8 @@ export class ClusterState {
       this.passthroughHosts.delete(k);
       this.agents.get(k)?.destroy();
       this.agents.delete(k);
+      this.rawPools.get(k)?.destroy();
+      this.rawPools.delete(k);
       this.sessions.get(k)?.close();
       this.sessions.delete(k);
     }
@@ -140,6 +144,7 @@ export class ClusterState {
     });
     const keep = new Set([...this.hosts.map((h) => h.key), ...this.passthroughHosts.keys()]);
     for (const [k, a] of this.agents) if (!keep.has(k)) { a.destroy(); this.agents.delete(k); }
+    for (const [k, p] of this.rawPools) if (!keep.has(k)) { p.destroy(); this.rawPools.delete(k); }
     for (const [k, s] of this.sessions) if (!keep.has(k)) { s.close(); this.sessions.delete(k); }
     this.balancer = makeBalancer(this.cluster.lbPolicy, this.hosts, this.deps.rand, { localityWeighted: this.cluster.localityWeighted === true });
   }
@@ -153,28 +158,8 @@ export class ClusterState {
         keepAlive: true, maxSockets: this.cluster.circuitBreakers.maxConnections, timeout: IDLE_SOCKET_MS, scheduling: 'lifo',
         ...(bind ? { localAddress: bind } : {}),
       } as http.AgentOptions);
-      if (this.cluster.tls) {
-        const tlsCfg = this.cluster.tls;
-        const identity = this.deps.identity;
-        // Dial TLS ourselves so every new connection picks up the current (rotated) context.
-        (a as unknown as { createConnection: (o: net.NetConnectOpts) => net.Socket }).createConnection = (o) => {
-          const id = identity?.();
-          const opts = o as net.TcpNetConnectOpts;
-          // Nagle off, as the agent asks for plain sockets: with it on, a request written in
-          // two TLS records waits for the peer's delayed ACK (tens of ms). tls.connect passes
-          // noDelay on to its TCP socket; @types/node does not list it.
-          const tcp: Pick<net.TcpNetConnectOpts, 'noDelay'> = { noDelay: true };
-          return tls.connect({
-            ...tcp, host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni,
-            ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
-            // This agent speaks HTTP/1.1, so say so first; the cluster's own ALPN (Istio sends
-            // istio-peer-exchange, istio) follows. A server offering only h2/http/1.1 would
-            // otherwise fail the handshake with no_application_protocol.
-            ALPNProtocols: http1Alpn(tlsCfg.alpn),
-            checkServerIdentity: (_h, cert) => checkPeerIdentity(cert, tlsCfg.expectedSans),
-          });
-        };
-      }
+      // Dial ourselves so every new TLS connection picks up the current (rotated) context.
+      if (this.cluster.tls) (a as unknown as { createConnection: (o: net.NetConnectOpts) => net.Socket }).createConnection = (o) => this.dial(o as net.TcpNetConnectOpts);
       this.agents.set(host.key, a);
     }
     return a;
@@ -182,19 +167,45 @@ export class ClusterState {
 
   /**
    * A raw connection to a host for the TCP proxy: mutual TLS when the cluster originates it
-   * (a STRICT peer refuses plaintext), bound to the cluster's source address if it has one.
+   * (a STRICT peer refuses plaintext) with the cluster's own ALPN, bound to its source address.
    */
   dialTcp(host: Host): net.Socket {
     const { address, port } = host.endpoint;
-    const bind = this.cluster.bindAddress ? { localAddress: this.cluster.bindAddress } : {};
+    const alpn = this.cluster.tls?.alpn.length ? [...this.cluster.tls.alpn] : ['istio'];
+    return this.dial({ host: address, port, localAddress: this.cluster.bindAddress }, alpn);
+  }
+
+  /**
+   * One new upstream connection: TLS-originating (mesh mTLS) when the cluster says so. ALPN
+   * defaults to HTTP/1.1 first, then the cluster's list (Istio sends istio-peer-exchange, istio):
+   * a server offering only h2/http/1.1 would otherwise fail the handshake with no_application_protocol.
+   */
+  dial(opts: { host?: string | undefined; port: number; localAddress?: string | undefined }, alpn?: string[]): net.Socket {
     const tlsCfg = this.cluster.tls;
-    if (!tlsCfg) return net.connect({ host: address, port, ...bind });
+    const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
+    if (!tlsCfg) return net.connect({ host: opts.host, port: opts.port, noDelay: true, ...local } as net.TcpNetConnectOpts);
     const id = this.deps.identity?.();
+    // Nagle off, as the agent asks for plain sockets: with it on, a request written in
+    // two TLS records waits for the peer's delayed ACK (tens of ms). tls.connect passes
+    // noDelay on to its TCP socket; @types/node does not list it.
+    const tcp: Pick<net.TcpNetConnectOpts, 'noDelay'> = { noDelay: true };
     return tls.connect({
-      host: address, port, ...bind, secureContext: id?.secureContext, servername: tlsCfg.sni,
-      ALPNProtocols: tlsCfg.alpn.length > 0 ? [...tlsCfg.alpn] : ['istio'],
+      ...tcp, host: opts.host, port: opts.port, secureContext: id?.secureContext, servername: tlsCfg.sni, ...local,
+      ALPNProtocols: alpn ?? http1Alpn(tlsCfg.alpn),
       checkServerIdentity: (_h, cert) => checkPeerIdentity(cert, tlsCfg.expectedSans),
     });
+  }
+
+  /** The raw HTTP/1 keep-alive pool for a host (the fast path's counterpart of agentFor). */
+  rawPoolFor(host: Host): RawPool {
+    let p = this.rawPools.get(host.key);
+    if (!p) {
+      const { address, port } = host.endpoint;
+      const bind = this.cluster.bindAddress;
+      p = new RawPool(() => this.dial({ host: address, port, localAddress: bind }), this.cluster.circuitBreakers.maxConnections, IDLE_SOCKET_MS, Boolean(this.cluster.tls));
+      this.rawPools.set(host.key, p);
+    }
+    return p;
   }
 
   /** A live HTTP/2 session to a host, opened on demand. */
@@ -228,6 +239,8 @@ export class ClusterState {
     clearInterval(this.cleanupTimer);
     this.passthroughHosts.clear();
     for (const a of this.agents.values()) a.destroy();
+    for (const p of this.rawPools.values()) p.destroy();
+    this.rawPools.clear();
     for (const s of this.sessions.values()) s.destroy();
     this.agents.clear();
     this.sessions.clear();

@@ -2,7 +2,6 @@
 // timeouts -> response with header mutations. Upstream connections come from per-host
 // keep-alive pools. WebSocket (and other Upgrade) requests are spliced as raw streams.
 import http from 'node:http';
-import net from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log/logger.js';
@@ -49,7 +48,7 @@ export interface HttpContext {
   direction: 'inbound' | 'outbound';
   scheme: 'http' | 'https';
   /** Sanitised x-forwarded-client-cert for mTLS peers; client-sent values are always dropped. */
-  peerIdentity?: (req: http.IncomingMessage) => string | undefined;
+  peerIdentity?: () => string | undefined;
   /** The verified mTLS peer's SPIFFE id (the source_principal of inbound metrics). */
   peerPrincipal?: string;
   /** RBAC filters of the filter chain plus the connection's peer facts; absent = no authorization. */
@@ -99,24 +98,70 @@ function localReply(res: http.ServerResponse, status: number, flag: string, body
   res.end(body);
 }
 
+/** What happens to a request before any upstream is involved (see HttpProxy.decide). */
+export type Decision =
+  | { kind: 'reply'; cluster: string; status: number; flag: string; body: string; headers?: Record<string, string>; bare?: boolean }
+  | { kind: 'forward'; table: RouteTable; rr: RouteResult; action: ForwardAction; delayMs: number }
+  | { kind: 'handoff' };
+
 interface Attempt { outcome: AttemptOutcome; res?: http.IncomingMessage; host?: Host; reusedSocket?: boolean }
 
 export class HttpProxy {
   /** Token buckets per route object; a config update starts fresh buckets. */
   private readonly buckets = new WeakMap<Route, TokenBucket>();
 
-  constructor(private readonly deps: HttpProxyDeps) {}
+  constructor(readonly deps: HttpProxyDeps) {}
 
-  private bucketFor(route: Route): TokenBucket {
+  bucketFor(route: Route): TokenBucket {
     let b = this.buckets.get(route);
     if (!b) { b = new TokenBucket(route.rateLimit!, this.deps.now()); this.buckets.set(route, b); }
     return b;
   }
 
-  private security(ctx: HttpContext, view: RequestView): SecurityVerdict {
+  security(ctx: HttpContext, view: RequestView): SecurityVerdict {
     return checkRequest(ctx.authz, { method: view.method, rawPath: view.path, authority: view.authority, header: view.header }, {
       scheme: ctx.scheme, keys: this.deps.jwtKeys ?? localKeysOnly, now: this.deps.now(),
     });
+  }
+
+  /**
+   * Everything decided before the upstream is chosen, shared by node:http's path and the raw
+   * fast path: jwt_authn and RBAC (ahead of the router, as Istio orders them), routing, direct
+   * and redirect answers, the local rate limit and fault aborts. `handoffIfSlow`: the raw path
+   * asks for 'handoff' before any side effect when the route needs what only node:http's path
+   * does (mirrors, fault delays). Mutates `headers` with the authn results.
+   */
+  decide(ctx: HttpContext, view: RequestView, headers: HeaderBag, handoffIfSlow = false): Decision {
+    const verdict = this.security(ctx, view);
+    if (verdict.kind === 'unauthenticated') {
+      this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path: view.path }, 'jwt authentication failed');
+      return { kind: 'reply', cluster: 'jwt_authn', status: verdict.deny.status, flag: 'JWT', body: verdict.deny.body, headers: verdict.deny.headers };
+    }
+    if (verdict.kind === 'forbidden') {
+      this.deps.logger.debug({ filter: verdict.decision.filter, policy: verdict.decision.policy, path: view.path }, 'rbac denied');
+      return { kind: 'reply', cluster: 'rbac', status: RBAC_DENIED_STATUS, flag: 'RBAC', body: RBAC_DENIED_BODY };
+    }
+    applyAuthnHeaders(headers as http.IncomingHttpHeaders, verdict.authn);
+    const table = ctx.routes();
+    const rr = table ? routeRequest(table, view) : undefined;
+    if (!table || !rr) return { kind: 'reply', cluster: 'unknown', status: 404, flag: 'NR', body: 'no route\n' };
+    const action = rr.route.action;
+    const fault = rr.route.fault;
+    if (handoffIfSlow && ((action.kind === 'forward' && action.mirrors.length > 0) || fault?.delay)) return { kind: 'handoff' };
+    if (action.kind === 'direct') return { kind: 'reply', cluster: 'direct', status: action.status, flag: '-', body: action.body, bare: true };
+    if (action.kind === 'redirect') {
+      const location = redirectLocation(rr.route, action, { scheme: ctx.scheme, authority: view.authority, path: view.path });
+      return { kind: 'reply', cluster: 'redirect', status: action.status, flag: '-', body: '', bare: true, headers: { location } };
+    }
+    if (rr.route.rateLimit && !this.bucketFor(rr.route).tryTake(this.deps.now())) {
+      return { kind: 'reply', cluster: 'ratelimit', status: 429, flag: 'RL', body: 'local_rate_limited\n', headers: { 'x-local-rate-limit': 'true' } };
+    }
+    if (fault?.abort && this.deps.rand() < fault.abort.fraction) {
+      const extra: Record<string, string> = fault.abort.grpcStatus !== undefined ? { 'grpc-status': String(fault.abort.grpcStatus) } : {};
+      return { kind: 'reply', cluster: 'fault', status: fault.abort.status, flag: 'FI', body: 'fault filter abort\n', headers: extra };
+    }
+    const delayMs = fault?.delay && this.deps.rand() < fault.delay.fraction ? fault.delay.ms : 0;
+    return { kind: 'forward', table, rr, action, delayMs };
   }
 
   /** Entry point for one downstream request. Never throws; every failure becomes a local reply. */
@@ -124,13 +169,14 @@ export class HttpProxy {
     const start = this.deps.now();
     const tracer = this.deps.tracer;
     const trace = tracer ? this.startTrace(tracer, req, ctx, start) : undefined;
+    // Body bytes as they pass, both directions (chunked bodies included).
+    const bytes = { req: 0, resp: 0 };
+    req.on('data', (c: Buffer) => { bytes.req += c.length; });
     const finish = (cluster: string, status: number, flags: string): void => {
       const durationMs = this.deps.now() - start;
       if (trace) tracer!.end(trace, start + durationMs, status, flags, cluster);
       this.deps.stats.recordRequest({
-        cluster, status, flags, durationMs, direction: ctx.direction,
-        // Body sizes as declared (content-length); chunked bodies count 0, as the proxy does not meter streams.
-        reqBytes: Number(req.headers['content-length'] ?? 0) || 0, respBytes: Number(res.getHeader('content-length') ?? 0) || 0,
+        cluster, status, flags, durationMs, direction: ctx.direction, reqBytes: bytes.req, respBytes: bytes.resp,
         ...(ctx.peerPrincipal ? { peerPrincipal: ctx.peerPrincipal } : {}),
       });
       this.deps.accessLog?.info({
@@ -138,70 +184,24 @@ export class HttpProxy {
         requestId: req.headers['x-request-id'], downstream: req.socket.remoteAddress, direction: ctx.direction,
       }, 'access');
     };
-    // jwt_authn then RBAC run before the router, as Istio orders them ahead of envoy.filters.http.router.
-    const view = requestView(req);
-    const verdict = this.security(ctx, view);
-    if (verdict.kind === 'unauthenticated') {
+    const d = this.decide(ctx, requestView(req), req.headers);
+    if (d.kind === 'reply') {
       req.resume();
-      this.deps.logger.debug({ reason: verdict.deny.reason, provider: verdict.deny.provider, path: req.url }, 'jwt authentication failed');
-      localReply(res, verdict.deny.status, 'JWT', verdict.deny.body, verdict.deny.headers);
-      finish('jwt_authn', verdict.deny.status, 'JWT');
+      if (d.bare) {
+        res.writeHead(d.status, { ...d.headers, 'content-length': Buffer.byteLength(d.body) });
+        res.end(d.body);
+      } else localReply(res, d.status, d.flag, d.body, d.headers);
+      bytes.resp = Buffer.byteLength(d.body);
+      finish(d.cluster, d.status, d.flag);
       return;
     }
-    if (verdict.kind === 'forbidden') {
-      req.resume();
-      this.deps.logger.debug({ filter: verdict.decision.filter, policy: verdict.decision.policy, path: req.url }, 'rbac denied');
-      localReply(res, RBAC_DENIED_STATUS, 'RBAC', RBAC_DENIED_BODY);
-      finish('rbac', RBAC_DENIED_STATUS, 'RBAC');
+    if (d.kind !== 'forward') return; // 'handoff' is only asked for by the raw path
+    if (d.delayMs > 0) {
+      const t = setTimeout(() => this.forward(req, res, ctx, d.table, d.rr, d.action, finish, bytes, trace), d.delayMs);
+      res.once('close', () => clearTimeout(t));
       return;
     }
-    applyAuthnHeaders(req.headers, verdict.authn);
-    const table = ctx.routes();
-    const rr = table ? routeRequest(table, view) : undefined;
-    if (!table || !rr) {
-      req.resume();
-      localReply(res, 404, 'NR', 'no route\n');
-      finish('unknown', 404, 'NR');
-      return;
-    }
-    const action = rr.route.action;
-    if (action.kind === 'direct') {
-      req.resume();
-      res.writeHead(action.status, { 'content-length': Buffer.byteLength(action.body) });
-      res.end(action.body);
-      finish('direct', action.status, '-');
-      return;
-    }
-    if (action.kind === 'redirect') {
-      req.resume();
-      const location = redirectLocation(rr.route, action, { scheme: ctx.scheme, authority: req.headers.host ?? '', path: req.url ?? '/' });
-      res.writeHead(action.status, { location, 'content-length': 0 });
-      res.end();
-      finish('redirect', action.status, '-');
-      return;
-    }
-    if (rr.route.rateLimit && !this.bucketFor(rr.route).tryTake(this.deps.now())) {
-      req.resume();
-      localReply(res, 429, 'RL', 'local_rate_limited\n', { 'x-local-rate-limit': 'true' });
-      finish('ratelimit', 429, 'RL');
-      return;
-    }
-    const fault = rr.route.fault;
-    if (fault) {
-      if (fault.abort && this.deps.rand() < fault.abort.fraction) {
-        req.resume();
-        const extra: Record<string, string> = fault.abort.grpcStatus !== undefined ? { 'grpc-status': String(fault.abort.grpcStatus) } : {};
-        localReply(res, fault.abort.status, 'FI', 'fault filter abort\n', extra);
-        finish('fault', fault.abort.status, 'FI');
-        return;
-      }
-      if (fault.delay && this.deps.rand() < fault.delay.fraction) {
-        const t = setTimeout(() => this.forward(req, res, ctx, table, rr, action, finish, trace), fault.delay.ms);
-        res.once('close', () => clearTimeout(t));
-        return;
-      }
-    }
-    this.forward(req, res, ctx, table, rr, action, finish, trace);
+    this.forward(req, res, ctx, d.table, d.rr, d.action, finish, bytes, trace);
   }
 
   private startTrace(tracer: Tracer, req: http.IncomingMessage, ctx: HttpContext, start: number): ActiveTrace {
@@ -213,7 +213,7 @@ export class HttpProxy {
 
   private forward(
     req: http.IncomingMessage, res: http.ServerResponse, ctx: HttpContext, table: RouteTable, rr: RouteResult,
-    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void, trace?: ActiveTrace,
+    action: ForwardAction, finish: (cluster: string, status: number, flags: string) => void, bytes: { resp: number }, trace?: ActiveTrace,
   ): void {
     const clusterName = pickCluster(action, this.deps.rand());
     const cs = this.deps.clusters.get(clusterName);
@@ -234,20 +234,8 @@ export class HttpProxy {
       return;
     }
 
-    const headers = copyEndToEnd(req.headers);
-    mutateRequestHeaders(headers, table, rr);
-    delete headers['x-forwarded-client-cert'];
     const facts = passthroughFacts(ctx.originalDst, requestView(req).header(ORIGINAL_DST_HEADER));
-    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER]; // consumed here, not passed on
-    const xfcc = ctx.peerIdentity?.(req);
-    if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
-    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
-    if (trace) {
-      trace.requestId ??= headers['x-request-id'] as string;
-      this.deps.tracer!.inject(headers, trace);
-    }
-    if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = ctx.scheme;
-    if (action.hostRewrite) headers.host = action.hostRewrite;
+    const headers = this.upstreamHeaders(req.headers, ctx, table, rr, action, cs, trace);
     const path = rewritePath(rr.route, action, req.url ?? '/');
     const method = req.method ?? 'GET';
 
@@ -257,7 +245,7 @@ export class HttpProxy {
     const replayable = !hasBody || (Number.isFinite(declared) && declared <= REPLAY_LIMIT);
     const wantReplay = hasBody && replayable && ((retry && retry.numRetries > 0) || action.mirrors.length > 0);
 
-    const hash = action.hashPolicy.length > 0 ? requestHash(action, req) : undefined;
+    const hash = action.hashPolicy.length > 0 ? requestHash(action, req.headers, req.socket.remoteAddress) : undefined;
     let done = false;
     let current: http.ClientRequest | undefined;
     let overallTimer: NodeJS.Timeout | undefined;
@@ -338,6 +326,7 @@ export class HttpProxy {
           }
           done = true;
           if (a.res) {
+            a.res.on('data', (c: Buffer) => { bytes.resp += c.length; });
             this.respond(res, a.res, table, rr, () => { release(); finish(clusterName, a.res!.statusCode ?? 0, '-'); });
           } else {
             release();
@@ -409,7 +398,28 @@ export class HttpProxy {
     });
   }
 
-  private recordOutlier(cs: ClusterState, host: Host, o: AttemptOutcome): void {
+  /** The upstream request's headers: end-to-end ones, route mutations, XFCC, x-request-id, trace context. */
+  upstreamHeaders(
+    src: http.IncomingHttpHeaders, ctx: HttpContext, table: RouteTable, rr: RouteResult, action: ForwardAction, cs: ClusterState, trace?: ActiveTrace,
+  ): HeaderBag {
+    const headers = copyEndToEnd(src);
+    mutateRequestHeaders(headers, table, rr);
+    delete headers['x-forwarded-client-cert'];
+    if (cs.cluster.originalDst?.useHttpHeader) delete headers[ORIGINAL_DST_HEADER]; // consumed here, not passed on
+    const xfcc = ctx.peerIdentity?.();
+    if (xfcc) headers['x-forwarded-client-cert'] = xfcc;
+    // Envoy's default (generate_request_id): every request upstream carries one.
+    if (!headers['x-request-id']) headers['x-request-id'] = randomUUID();
+    if (trace) {
+      trace.requestId ??= headers['x-request-id'] as string;
+      this.deps.tracer!.inject(headers, trace);
+    }
+    if (!headers['x-forwarded-proto']) headers['x-forwarded-proto'] = ctx.scheme;
+    if (action.hostRewrite) headers.host = action.hostRewrite;
+    return headers;
+  }
+
+  recordOutlier(cs: ClusterState, host: Host, o: AttemptOutcome): void {
     if (!cs.outlier) return;
     const now = this.deps.now();
     if (o.kind === 'response') cs.outlier.record(host, classifyStatus(o.status), now);
@@ -479,8 +489,8 @@ export class HttpProxy {
     mutateRequestHeaders(headers, table, rr);
     if (action.hostRewrite) headers.host = action.hostRewrite;
     const path = rewritePath(rr.route, action, req.url ?? '/');
-    const up = net.connect({ host: host.endpoint.address, port: host.endpoint.port, ...(cs.cluster.bindAddress ? { localAddress: cs.cluster.bindAddress } : {}) });
-    up.setNoDelay(true);
+    // cs.dial originates the cluster's mTLS (a STRICT peer would refuse a plaintext upgrade).
+    const up = cs.dial({ host: host.endpoint.address, port: host.endpoint.port, localAddress: cs.cluster.bindAddress });
     let head1 = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\n`;
     for (const [k, v] of Object.entries(headers)) {
       if (v === undefined) continue;
@@ -496,16 +506,17 @@ export class HttpProxy {
   }
 }
 
-function requestHash(action: ForwardAction, req: http.IncomingMessage): number | undefined {
+export function requestHash(action: ForwardAction, headers: HeaderBag, remoteAddress: string | undefined): number | undefined {
   for (const p of action.hashPolicy) {
     if (p.kind === 'header') {
-      const v = req.headers[p.name];
+      const v = headers[p.name];
       if (v !== undefined) return fnv1a(Array.isArray(v) ? v.join(',') : v);
     } else if (p.kind === 'cookie') {
-      const m = (req.headers.cookie ?? '').split(/;\s*/).find((c) => c.startsWith(`${p.name}=`));
+      const c0 = headers.cookie;
+      const m = (Array.isArray(c0) ? c0.join('; ') : c0 ?? '').split(/;\s*/).find((c) => c.startsWith(`${p.name}=`));
       if (m) return fnv1a(m.slice(p.name.length + 1));
-    } else if (req.socket.remoteAddress) {
-      return fnv1a(req.socket.remoteAddress);
+    } else if (remoteAddress) {
+      return fnv1a(remoteAddress);
     }
   }
   return undefined;

@@ -17,6 +17,12 @@ import { checkPeerIdentity, peerUris, type TlsIdentity } from './tls.js';
 import { clientCertError, evaluateNetworkRbac, type AuthzConnection } from './authz/index.js';
 import { originalDst, type OrigDst } from './orig-dst.js';
 import { ReplaySocket } from './replay-socket.js';
+import { RawHttp1, type RawHttp1Host } from './h1/raw-http1.js';
+
+/** WEFT_HTTP1_FASTPATH=0 sends every HTTP/1.1 connection through node:http (a kill switch, and an A/B anchor). */
+const FAST_PATH = process.env.WEFT_HTTP1_FASTPATH !== '0';
+const MAX_HEADERS = 100;
+const KEEP_ALIVE_MS = 60_000;
 
 export interface ListenerDeps {
   config: () => ProxyConfig;
@@ -51,6 +57,7 @@ const HEADERS_TIMEOUT_MS = 10_000; // slowloris: the whole header block must arr
 export class ListenerRuntime {
   readonly server: net.Server;
   private readonly h1: http.Server;
+  private readonly raw: RawHttp1 | undefined;
   private readonly h2s: http2.Http2Server;
   private readonly ctxs = new WeakMap<object, ConnCtx>();
   private readonly sockets = new Set<net.Socket>();
@@ -67,11 +74,12 @@ export class ListenerRuntime {
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server.on('error', (err) => deps.logger.error({ err, listener: name }, 'listener error'));
     this.h1 = http.createServer({
-      maxHeaderSize: maxHeaderBytes, headersTimeout: headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: 60_000,
+      maxHeaderSize: maxHeaderBytes, headersTimeout: headersTimeoutMs, requestTimeout: 0, keepAliveTimeout: KEEP_ALIVE_MS,
       // Node checks header deadlines on this interval (default 30 s); keep it well under the timeout.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 2))),
     });
-    this.h1.maxHeadersCount = 100;
+    this.h1.maxHeadersCount = MAX_HEADERS;
+    this.raw = FAST_PATH ? new RawHttp1(deps.http, { maxHeaderBytes, maxHeaders: MAX_HEADERS, headersTimeoutMs, keepAliveMs: KEEP_ALIVE_MS }) : undefined;
     // This server never listens (connections are handed to it), and Node only starts its
     // header/request deadline checks on 'listening': start them now, or slowloris wins.
     this.h1.emit('listening');
@@ -154,6 +162,7 @@ export class ListenerRuntime {
     this.draining = true;
     const closed = this.stopAccepting();
     this.h1.closeIdleConnections();
+    this.raw?.closeIdle();
     for (const s of this.h2Sessions) s.close(); // GOAWAY; in-flight streams finish
     return closed;
   }
@@ -292,12 +301,27 @@ export class ListenerRuntime {
       this.pendingH2 = undefined;
       if (prefix) return;
     }
+    else if (proto === 'h1' && this.raw) { this.raw.serve(socket, this.rawHost(socket)); return; }
     else if (proto === 'h1') this.h1.emit('connection', socket);
     else {
       // Not HTTP on an HTTP-only chain: give the HTTP server a chance for a clean 400.
       this.h1.emit('connection', socket);
     }
     socket.resume();
+  }
+
+  /** The raw HTTP/1.1 path's view of this listener, for one connection. */
+  private rawHost(socket: net.Socket): RawHttp1Host {
+    return {
+      context: () => { const c0 = this.ctxs.get(socket); return c0 ? this.current(c0)?.http : undefined; },
+      draining: () => this.draining,
+      handoff: (s, pending) => {
+        // node:http reads buffered bytes before the handle: the head it gets is the one we read.
+        if (pending.length > 0) s.unshift(pending);
+        this.h1.emit('connection', s);
+        s.resume();
+      },
+    };
   }
 
   /**

@@ -106,6 +106,11 @@ let ca: Awaited<ReturnType<typeof makeCa>>;
 beforeAll(async () => {
   ca = await makeCa();
   backend = await httpBackend('app');
+  backend.server.on('upgrade', (_req, socket: net.Socket) => {
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    socket.on('data', (d) => socket.write(d)); // echo
+    socket.on('error', () => undefined);
+  });
   inboundPort = await freePort();
   outboundPort = await freePort();
   permissivePort = await freePort();
@@ -154,6 +159,23 @@ describe('mTLS between two proxies', () => {
     expect(r).toEqual({ status: 200, body: JSON.stringify({ path: '/grpc/echo.Echo/Unary', h2: true }) });
   });
 
+  it('carries a WebSocket upgrade over the mTLS hop (the inbound side is STRICT: plaintext would be refused)', async () => {
+    const s = net.connect(outboundPort, '127.0.0.1');
+    const got = await new Promise<string>((resolve, reject) => {
+      let buf = '';
+      const timer = setTimeout(() => reject(new Error(`no echo within 3 s, got ${JSON.stringify(buf)}`)), 3000);
+      s.on('data', (d) => {
+        buf += d.toString();
+        if (buf.includes('\r\n\r\n') && !buf.includes('ping')) s.write('ping-frame');
+        if (buf.includes('ping-frame')) { clearTimeout(timer); resolve(buf); }
+      });
+      s.on('error', (e) => { clearTimeout(timer); reject(e); });
+      s.write('GET /ws HTTP/1.1\r\nhost: svc\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: x\r\n\r\n');
+    }).finally(() => s.destroy());
+    expect(got).toContain('101 Switching Protocols');
+    expect(got).toContain('ping-frame');
+  });
+
   it('rejects a server whose SAN is not the expected one', async () => {
     const r = await request(outboundPort, '/wrong');
     expect(r.status).toBe(503);
@@ -164,6 +186,23 @@ describe('mTLS between two proxies', () => {
     const r = await request(outboundPort, '/upload', { method: 'POST', body, headers: { 'content-type': 'text/plain' } });
     expect(r.status).toBe(200);
     expect((JSON.parse(r.body) as { body: string }).body).toBe(body);
+  });
+
+  it('on a TLS connection, a request the raw path does not take (HTTP/1.0) is handed to node:http after a raw one', async () => {
+    const m = await leaf(ca, CLIENT_ID, '12');
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = tls.connect({
+        host: '127.0.0.1', port: inboundPort, cert: m.certChainPem, key: m.keyPem, ca: m.rootsPem, ALPNProtocols: ['http/1.1'], checkServerIdentity: () => undefined,
+      }, () => c.write('GET /raw HTTP/1.1\r\nhost: app\r\n\r\nGET /old HTTP/1.0\r\nhost: app\r\n\r\n'));
+      let got = '';
+      c.on('data', (d: Buffer) => { got += d.toString('latin1'); });
+      c.on('close', () => resolve(got));
+      c.on('error', reject);
+      setTimeout(() => { c.destroy(); resolve(got); }, 3000);
+    });
+    expect(reply).toContain('"url":"/raw"');
+    expect(reply).toContain('"url":"/old"');
+    expect(reply.match(/HTTP\/1.1 200/g)?.length).toBe(2);
   });
 
   it('STRICT: plaintext to the mTLS port is rejected', async () => {
