@@ -83,6 +83,18 @@ export function ctx(n: number, content: Uint8Array, constructed: boolean): Buffe
   return tlv((constructed ? 0xa0 : 0x80) | n, content);
 }
 
+/** An X.509 Extension: OID, the critical flag when set, and the DER value in an OCTET STRING. */
+export function extension(id: string, critical: boolean, value: Buffer): Buffer {
+  return critical ? seq(oid(id), bool(true), octets(value)) : seq(oid(id), octets(value));
+}
+
+export function toPem(derBytes: Buffer, label = 'CERTIFICATE'): string {
+  const b64 = derBytes.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
+  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
+}
+
 // ---- reader -----------------------------------------------------------------------
 
 export interface Node {

@@ -5,7 +5,8 @@ import { spiffeId, DEFAULT_TRUST_DOMAIN } from '../api/sidecar.js';
 import { WeftError } from '../errors/errors.js';
 import { admitCsr } from './csr.js';
 import { signingAlgorithmFor } from './keys.js';
-import { createLeafSigner, toPem, type LeafSigner } from './leaf.js';
+import { createLeafSigner, type LeafSigner } from './leaf.js';
+import { toPem } from './der.js';
 import type { CaMaterial } from './authority.js';
 
 /** Who the caller is, as established by the authenticator (TokenReview). */

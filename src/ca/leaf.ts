@@ -36,10 +36,6 @@ function subjectDer(cert: x509.X509Certificate): Buffer {
   return Buffer.from(der.raw(fields[offset + 4]!)); // serial, sigAlg, issuer, validity, subject
 }
 
-function extension(id: string, critical: boolean, value: Buffer): Buffer {
-  return critical ? der.seq(der.oid(id), der.bool(true), der.octets(value)) : der.seq(der.oid(id), der.octets(value));
-}
-
 export function createLeafSigner(signingCert: x509.X509Certificate, signingKey: CryptoKey, keyKind: KeyKind): LeafSigner {
   const key = KeyObject.from(signingKey as unknown as webcrypto.CryptoKey); // the object is Node's CryptoKey (see identity/x509.ts)
   const ec = isP256(keyKind);
@@ -48,11 +44,11 @@ export function createLeafSigner(signingCert: x509.X509Certificate, signingKey: 
   const issuer = subjectDer(signingCert);
   const ski = signingCert.getExtension(x509.SubjectKeyIdentifierExtension);
   const staticExts = Buffer.concat([
-    extension(OIDS.basicConstraints, true, der.seq()),
+    der.extension(OIDS.basicConstraints, true, der.seq()),
     // digitalSignature (bit 0) + keyEncipherment (bit 2): 1010 0000, five unused bits.
-    extension(OIDS.keyUsage, true, der.bitString(Buffer.from([0xa0]), 5)),
-    extension(OIDS.extKeyUsage, false, der.seq(der.oid(OIDS.serverAuth), der.oid(OIDS.clientAuth))),
-    ...(ski ? [extension(OIDS.authorityKeyId, false, der.seq(der.ctx(0, Buffer.from(ski.keyId, 'hex'), false)))] : []),
+    der.extension(OIDS.keyUsage, true, der.bitString(Buffer.from([0xa0]), 5)),
+    der.extension(OIDS.extKeyUsage, false, der.seq(der.oid(OIDS.serverAuth), der.oid(OIDS.clientAuth))),
+    ...(ski ? [der.extension(OIDS.authorityKeyId, false, der.seq(der.ctx(0, Buffer.from(ski.keyId, 'hex'), false)))] : []),
   ]);
   const versionV3 = der.ctx(0, der.smallInt(2), true);
   const emptySubject = der.seq();
@@ -62,7 +58,7 @@ export function createLeafSigner(signingCert: x509.X509Certificate, signingKey: 
       const serial = randomBytes(16);
       serial[0] = (serial[0]! & 0x7f) | 0x40; // positive, 16 significant bytes
       // The subject is empty, so the SAN is critical (RFC 5280 4.2.1.6).
-      const san = extension(OIDS.subjectAltName, true, der.seq(der.tlv(0x86, Buffer.from(uri, 'ascii'))));
+      const san = der.extension(OIDS.subjectAltName, true, der.seq(der.tlv(0x86, Buffer.from(uri, 'ascii'))));
       const tbs = der.seq(
         versionV3,
         der.uint(serial),
@@ -77,11 +73,4 @@ export function createLeafSigner(signingCert: x509.X509Certificate, signingKey: 
       return { der: der.seq(tbs, sigAlg, der.bitString(sig)), serialHex: serial.toString('hex') };
     },
   };
-}
-
-export function toPem(derBytes: Buffer, label = 'CERTIFICATE'): string {
-  const b64 = derBytes.toString('base64');
-  const lines: string[] = [];
-  for (let i = 0; i < b64.length; i += 64) lines.push(b64.slice(i, i + 64));
-  return `-----BEGIN ${label}-----\n${lines.join('\n')}\n-----END ${label}-----\n`;
 }
