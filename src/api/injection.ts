@@ -52,6 +52,8 @@ export interface InjectionConfig {
   caTokenExpirationSeconds: number;
   /** MeshConfig telemetry.tracing; absent (older ConfigMaps) or no endpoint = tracing off in the proxy. */
   tracing?: { samplingPercent: number; endpoint: string; protocol: 'otlp' | 'zipkin' };
+  /** MeshConfig telemetry.accessLogs; absent = off. */
+  accessLogs?: boolean;
 }
 
 export function defaultInjectionConfig(overrides: Partial<InjectionConfig> = {}): InjectionConfig {

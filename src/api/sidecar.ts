@@ -36,6 +36,7 @@ export const PROXY_ENV = Object.freeze({
   tracingSampling: 'WEFT_TRACING_SAMPLING', // percent of new traces sampled, 0-100 (MeshConfig telemetry.tracing.samplingPercent)
   tracingEndpoint: 'WEFT_TRACING_ENDPOINT', // collector host:port; empty = spans are not exported
   tracingProtocol: 'WEFT_TRACING_PROTOCOL', // otlp | zipkin
+  accessLog: 'WEFT_ACCESS_LOG', // "true": one JSON line per request on stdout (MeshConfig telemetry.accessLogs)
 });
 
 /** Mount paths inside the proxy container. */

@@ -30,6 +30,8 @@ export interface ProxyBootstrap {
   locality?: { region: string; zone: string; subZone: string };
   /** MeshConfig telemetry.tracing; endpoint '' = tracing off. */
   tracing: { samplingPercent: number; endpoint: string; protocol: 'otlp' | 'zipkin' };
+  /** JSON access log lines on stdout (MeshConfig telemetry.accessLogs). */
+  accessLog: boolean;
 }
 
 export interface DnsBootstrap {
@@ -123,5 +125,14 @@ export function bootstrapFromEnv(env: Record<string, string | undefined>, mode: 
     ...(dns ? { dns } : {}),
     ...(env[PROXY_ENV.locality] ? { locality: locality(env[PROXY_ENV.locality]) } : {}),
     tracing: tracing(env),
+    accessLog: flag(env, PROXY_ENV.accessLog),
   };
+}
+
+/** A boolean env variable: unset or empty = false; anything but true/false is a clear error. */
+function flag(env: Record<string, string | undefined>, name: string): boolean {
+  const v = env[name];
+  if (v === undefined || v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  throw new WeftError('WEFT_E_INVALID_CONFIG', `${name} must be true or false`, { variable: name, value: v });
 }

@@ -61,6 +61,7 @@ export async function runProxy(b: ProxyBootstrap, logger: Logger, opts: { creden
     },
     ...(opts.credentials ? { credentials: opts.credentials } : {}),
     ...(b.tracing.endpoint ? { tracing: { ...b.tracing, nodeId: b.nodeId, serviceName: `${b.podName}.${b.namespace}` } } : {}),
+    ...(b.accessLog ? { accessLog: createRootLogger('access', { level: 'info', destination: process.stdout }) } : {}),
   });
   let wid: WorkloadIdentity | undefined;
   if (b.caAddress) {

@@ -192,6 +192,7 @@ export function injectionConfigFor(spec: ResolvedMeshConfigSpec, rev: RevisionTo
     imagePullPolicy: 'IfNotPresent',
     drainDurationSeconds: 5,
     tracing: { ...spec.telemetry.tracing },
+    ...(spec.telemetry.accessLogs ? { accessLogs: true } : {}),
     caTokenExpirationSeconds: 43200,
   };
 }

@@ -74,6 +74,7 @@ function proxyEnv(cfg: InjectionConfig, opts: EffectiveOptions, native: boolean)
   ];
   if (!native) env.push({ name: PROXY_ENV.holdApplication, value: String(opts.holdApplicationUntilProxyStarts) });
   if (cfg.captureDns) env.push({ name: PROXY_ENV.dnsCapture, value: 'true' });
+  if (cfg.accessLogs) env.push({ name: PROXY_ENV.accessLog, value: 'true' });
   // Only with a collector: without one the proxy does no tracing work, so nothing to say.
   const tr = cfg.tracing;
   if (tr?.endpoint) {

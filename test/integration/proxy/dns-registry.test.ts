@@ -71,7 +71,7 @@ beforeAll(async () => {
   const dnsPort = await freePort();
   const b: ProxyBootstrap = {
     mode: 'sidecar', nodeId: `sidecar~10.88.255.254~client.${ns.name}~${ns.name}.svc.cluster.local`, podName: 'client', namespace: ns.name, podIp: '10.88.255.254',
-    serviceAccount: 'default', xdsAddress: cp.address, trustDomain: 'cluster.local', logLevel: 'silent', tracing: { samplingPercent: 1, endpoint: '', protocol: 'otlp' }, caTokenFile: '/nonexistent', trustBundleFile: '/nonexistent',
+    serviceAccount: 'default', xdsAddress: cp.address, trustDomain: 'cluster.local', logLevel: 'silent', tracing: { samplingPercent: 1, endpoint: '', protocol: 'otlp' }, accessLog: false, caTokenFile: '/nonexistent', trustBundleFile: '/nonexistent',
     ports: { admin: await freePort(), health: await freePort() }, drainMs: 0, appProbes: new Map(),
     dns: { host: '127.0.0.1', port: dnsPort, resolvConfPath: '/nonexistent', upstreams: [{ address: STUB_HOST, port: stub.port }], clusterDomain: 'cluster.local', forwardTimeoutMs: 500 },
   };

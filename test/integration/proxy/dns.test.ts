@@ -73,7 +73,7 @@ beforeAll(async () => {
   adminPort = await freePort();
   const b: ProxyBootstrap = {
     mode: 'sidecar', nodeId: 'sidecar~127.0.0.1~client-1.default~default.svc.cluster.local', podName: 'client-1', namespace: 'default', podIp: '127.0.0.1',
-    serviceAccount: 'default', xdsAddress: cp.address, trustDomain: 'cluster.local', logLevel: 'silent', tracing: { samplingPercent: 1, endpoint: '', protocol: 'otlp' }, caTokenFile: '/nonexistent', trustBundleFile: '/nonexistent',
+    serviceAccount: 'default', xdsAddress: cp.address, trustDomain: 'cluster.local', logLevel: 'silent', tracing: { samplingPercent: 1, endpoint: '', protocol: 'otlp' }, accessLog: false, caTokenFile: '/nonexistent', trustBundleFile: '/nonexistent',
     ports: { admin: adminPort, health: await freePort() }, drainMs: 0, appProbes: new Map(),
     // The stub replaces resolv.conf's 10.96.0.10 (explicit upstreams win); the search list still comes from the file.
     dns: { host: '127.0.0.1', port: dnsPort, resolvConfPath: path.join(tmp, 'resolv.conf'), upstreams: [{ address: STUB_HOST, port: stub.port }], clusterDomain: 'cluster.local', forwardTimeoutMs: 300 },

@@ -1,4 +1,4 @@
-// MeshConfig telemetry.tracing reaches the proxy the way every other proxy setting does:
+// MeshConfig telemetry (tracing, access logs) reaches the proxy the way every other proxy setting does:
 // resolved spec -> InjectionConfig (operator) -> injected env (webhook) -> bootstrap (proxy).
 import { describe, expect, it } from '@jest/globals';
 import { resolveMeshConfigSpec } from '../../../src/api/meshconfig.js';
@@ -28,5 +28,24 @@ describe('tracing configuration path', () => {
     const env = proxyEnv({ version: '1.0.0' });
     expect(Object.keys(env).filter((k) => k.startsWith('WEFT_TRACING_'))).toEqual([]);
     expect(bootstrapFromEnv(env, 'sidecar').tracing).toEqual({ endpoint: '', samplingPercent: 1, protocol: 'otlp' });
+  });
+});
+
+describe('access log configuration path', () => {
+  it('telemetry.accessLogs: true -> WEFT_ACCESS_LOG=true -> the proxy bootstrap turns JSON access logs on', () => {
+    const env = proxyEnv({ version: '1.0.0', telemetry: { accessLogs: true } });
+    expect(env.WEFT_ACCESS_LOG).toBe('true');
+    expect(bootstrapFromEnv(env, 'sidecar').accessLog).toBe(true);
+  });
+
+  it('default (off): no variable is injected and the bootstrap says off', () => {
+    const env = proxyEnv({ version: '1.0.0' });
+    expect(env.WEFT_ACCESS_LOG).toBeUndefined();
+    expect(bootstrapFromEnv(env, 'sidecar').accessLog).toBe(false);
+  });
+
+  it('a value other than true/false is a clear error naming the variable', () => {
+    const env = { ...proxyEnv({ version: '1.0.0' }), WEFT_ACCESS_LOG: 'yes' };
+    expect(() => bootstrapFromEnv(env, 'sidecar')).toThrow(/WEFT_ACCESS_LOG must be true or false/);
   });
 });
