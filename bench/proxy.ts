@@ -222,7 +222,9 @@ if (fileURLToPath(import.meta.url) === process.argv[1]) {
   else if (role === 'node-proxy') runNodeProxy(Number(process.argv[3]));
   else if (role === 'weft') {
     process.once('SIGTERM', () => process.exit(0)); // lets --cpu-prof write its profile
-    void runWeft(JSON.parse(process.argv[3] ?? '{}') as Parameters<typeof runWeft>[0]);
+    // Load what `weft proxy sidecar` loads (xDS client, grpc-js, cert agent, admin, DNS proxy), so the
+    // RSS row measures what ships and not a leaner process (about 10 MB apart).
+    void import('../src/proxy/command.js').then(() => runWeft(JSON.parse(process.argv[3] ?? '{}') as Parameters<typeof runWeft>[0]));
   }
   else {
     const quick = process.argv.includes('--quick');
