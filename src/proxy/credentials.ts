@@ -6,7 +6,12 @@
 import tls from 'node:tls';
 import type { Logger } from '../log/logger.js';
 
-export interface TlsCredential { certPem: string; keyPem: string }
+export interface TlsCredential {
+  certPem: string;
+  keyPem: string;
+  /** CA bundle for MUTUAL servers: client certificates must chain to it (the Secret's ca.crt / cacert). */
+  caPem?: string;
+}
 
 /** Fetches one Secret's credential; undefined when it does not exist or holds none. */
 export type CredentialFetcher = (name: string) => Promise<TlsCredential | undefined>;
@@ -21,7 +26,9 @@ export function credentialFromSecretData(data: Record<string, string> | undefine
   const certPem = pick('tls.crt', 'cert');
   const keyPem = pick('tls.key', 'key');
   if (!certPem?.includes('-----BEGIN CERTIFICATE-----') || !keyPem?.includes('PRIVATE KEY-----')) return undefined;
-  return { certPem, keyPem };
+  // Istio's MUTUAL task puts the client CA in the same Secret (kubectl create secret generic ... --from-file=ca.crt).
+  const caPem = pick('ca.crt', 'cacert');
+  return caPem?.includes('-----BEGIN CERTIFICATE-----') ? { certPem, keyPem, caPem } : { certPem, keyPem };
 }
 
 export class CredentialStore {
@@ -68,7 +75,9 @@ export class CredentialStore {
           return;
         }
         const had = this.contexts.has(name);
-        this.contexts.set(name, tls.createSecureContext({ cert: c.certPem, key: c.keyPem }));
+        // With a CA, client certificates are verified against it alone (MUTUAL); without one a
+        // MUTUAL server can verify nobody, so every client certificate is refused.
+        this.contexts.set(name, tls.createSecureContext({ cert: c.certPem, key: c.keyPem, ...(c.caPem ? { ca: c.caPem } : {}) }));
         if (!had) this.logger.info({ credential: name }, 'TLS credential loaded');
       } catch (err) {
         // A failed refresh keeps the last good context (the API server may just be away).

@@ -17,7 +17,8 @@ async function keyPem(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-export async function makeServingMaterial(dnsNames: string[] = ['localhost'], ips: string[] = ['127.0.0.1']): Promise<ServingMaterial> {
+/** A throwaway CA and a leaf it signed; `clientAuth` also lets the leaf act as a TLS client certificate. */
+export async function makeServingMaterial(dnsNames: string[] = ['localhost'], ips: string[] = ['127.0.0.1'], opts: { clientAuth?: boolean } = {}): Promise<ServingMaterial> {
   const now = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + 24 * 3600_000);
   const caKeys = await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify']) as unknown as CryptoKeyPair;
@@ -31,7 +32,7 @@ export async function makeServingMaterial(dnsNames: string[] = ['localhost'], ip
     publicKey: leafKeys.publicKey, signingKey: caKeys.privateKey, signingAlgorithm: alg,
     extensions: [
       new x509.SubjectAlternativeNameExtension([...dnsNames.map((d) => ({ type: 'dns' as const, value: d })), ...ips.map((i) => ({ type: 'ip' as const, value: i }))]),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, ...(opts.clientAuth ? [x509.ExtendedKeyUsage.clientAuth] : [])]),
     ],
   });
   return { caPem: ca.toString('pem'), certPem: leaf.toString('pem'), keyPem: await keyPem(leafKeys.privateKey) };

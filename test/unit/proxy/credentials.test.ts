@@ -19,6 +19,11 @@ describe('credentialFromSecretData', () => {
     expect(credentialFromSecretData({ 'tls.crt': b64(cert), 'tls.key': b64(key) })).toEqual({ certPem: cert, keyPem: key });
     expect(credentialFromSecretData({ cert: b64(cert), key: b64(key) })).toEqual({ certPem: cert, keyPem: key });
   });
+  it('carries a MUTUAL client CA from ca.crt (or cacert) in the same Secret; a non-PEM one is ignored', () => {
+    expect(credentialFromSecretData({ 'tls.crt': b64(cert), 'tls.key': b64(key), 'ca.crt': b64(cert) })).toEqual({ certPem: cert, keyPem: key, caPem: cert });
+    expect(credentialFromSecretData({ cert: b64(cert), key: b64(key), cacert: b64(cert) })).toEqual({ certPem: cert, keyPem: key, caPem: cert });
+    expect(credentialFromSecretData({ 'tls.crt': b64(cert), 'tls.key': b64(key), 'ca.crt': b64('junk') })).toEqual({ certPem: cert, keyPem: key });
+  });
   it.each([
     ['no data', undefined], ['no key', { 'tls.crt': b64(cert) }], ['no cert', { 'tls.key': b64(key) }],
     ['not PEM', { 'tls.crt': b64('hello'), 'tls.key': b64('world') }],
