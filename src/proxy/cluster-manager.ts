@@ -213,19 +213,12 @@ export class ClusterState {
     const cur = this.sessions.get(host.key);
     if (cur && !cur.closed && !cur.destroyed) return cur;
     const { address, port } = host.endpoint;
-    const tlsCfg = this.cluster.tls;
-    const id = this.deps.identity?.();
-    // The inbound cluster's bind address (127.0.0.6) is what tells the pod's iptables that this
-    // is the proxy reaching its own app; without it the connection is captured again.
-    const bind = this.cluster.bindAddress ? { localAddress: this.cluster.bindAddress } : {};
-    const s = tlsCfg
-      ? http2.connect(`https://${address}:${port}`, {
-        createConnection: () => tls.connect({
-          host: address, port, ...bind, secureContext: id?.secureContext, servername: tlsCfg.sni, ALPNProtocols: ['h2'],
-          checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => checkPeerIdentity(cert, tlsCfg.expectedSans),
-        }),
-      })
-      : http2.connect(`http://${address}:${port}`, { createConnection: () => net.connect({ host: address, port, ...bind }) });
+    // The same dial as every upstream: mesh mTLS when the cluster says so, and the inbound
+    // cluster's bind address (127.0.0.6), which tells the pod's iptables this is the proxy
+    // reaching its own app (without it the connection is captured again).
+    const s = http2.connect(`${this.cluster.tls ? 'https' : 'http'}://${address}:${port}`, {
+      createConnection: () => this.dial({ host: address, port, localAddress: this.cluster.bindAddress }, ['h2']),
+    });
     s.on('error', () => { /* surfaced on the streams; the session is dropped below */ });
     s.on('close', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });
     s.on('goaway', () => { if (this.sessions.get(host.key) === s) this.sessions.delete(host.key); });

@@ -4,10 +4,10 @@ import { execFile } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NETNS_NAME } from '../mesh/harness.js';
 
 export interface GrpcCalls { ok: number; versions: Record<string, number>; errors: string[] }
 
-const NETNS_NAME = /^wpk-[0-9a-f]{10}$/;
 const grpcCallsScript = path.join(path.dirname(fileURLToPath(import.meta.url)), 'grpc-calls.js');
 
 /** `n` unary gRPC calls from inside a pod netns to `target` (host:port). */

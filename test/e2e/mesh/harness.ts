@@ -176,7 +176,7 @@ export interface CurlResult {
   stderr: string;
 }
 
-const NETNS_NAME = /^wpk-[0-9a-f]{10}$/;
+export const NETNS_NAME = /^wpk-[0-9a-f]{10}$/;
 
 /**
  * One bounded HTTP request with curl inside a pod netns the process kubelet created. curl runs
