@@ -19,16 +19,31 @@ export type CredentialFetcher = (name: string) => Promise<TlsCredential | undefi
 /** A Secret's data (base64 values) -> credential: kubernetes.io/tls keys, or Istio's generic cert/key. */
 export function credentialFromSecretData(data: Record<string, string> | undefined): TlsCredential | undefined {
   if (!data) return undefined;
-  const pick = (...keys: string[]): string | undefined => {
-    for (const k of keys) if (data[k]) return Buffer.from(data[k], 'base64').toString('utf8');
-    return undefined;
-  };
-  const certPem = pick('tls.crt', 'cert');
-  const keyPem = pick('tls.key', 'key');
+  const certPem = pickPem(data, 'tls.crt', 'cert');
+  const keyPem = pickPem(data, 'tls.key', 'key');
   if (!certPem?.includes('-----BEGIN CERTIFICATE-----') || !keyPem?.includes('PRIVATE KEY-----')) return undefined;
   // Istio's MUTUAL task puts the client CA in the same Secret (kubectl create secret generic ... --from-file=ca.crt).
-  const caPem = pick('ca.crt', 'cacert');
-  return caPem?.includes('-----BEGIN CERTIFICATE-----') ? { certPem, keyPem, caPem } : { certPem, keyPem };
+  const caPem = caFromSecretData(data);
+  return caPem ? { certPem, keyPem, caPem } : { certPem, keyPem };
+}
+
+/** The client CA a Secret holds under ca.crt or cacert; undefined when absent or not PEM. */
+export function caFromSecretData(data: Record<string, string> | undefined): string | undefined {
+  const caPem = data ? pickPem(data, 'ca.crt', 'cacert') : undefined;
+  return caPem?.includes('-----BEGIN CERTIFICATE-----') ? caPem : undefined;
+}
+
+/**
+ * Istio also reads a MUTUAL server's client CA from a separate Secret named
+ * `<credentialName>-cacert`; the credential's own ca.crt wins when both exist.
+ */
+export function cacertSecretName(credentialName: string): string {
+  return `${credentialName}-cacert`;
+}
+
+function pickPem(data: Record<string, string>, ...keys: string[]): string | undefined {
+  for (const k of keys) if (data[k]) return Buffer.from(data[k], 'base64').toString('utf8');
+  return undefined;
 }
 
 export class CredentialStore {
