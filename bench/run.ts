@@ -337,7 +337,7 @@ async function main(): Promise<void> {
     rows: rows.map((r) => ({ ...r, ratio: r.anchor === 0 ? null : r.weft / r.anchor, verdict: verdict(r) })),
     latency: latencySummary(latency),
   });
-  const order = ['direct', 'nginx', 'HAProxy', 'node:http proxy', 'Weft, 1 hop', 'Weft, 2 hops + mTLS'];
+  const order = ['direct', 'nginx', 'HAProxy', 'node:http proxy', 'Weft, 1 hop', 'nginx, 2 hops + mTLS', 'Weft, 2 hops + mTLS'];
   const series: LatencySeries[] = Object.entries(latency).sort(([a], [b]) => order.indexOf(a) - order.indexOf(b)).map(([name, samplesMs]) => ({ name, samplesMs }));
   const wrote = [path.join(RESULTS, 'latest.json')];
   // A run without the proxy section keeps the previous chart rather than drawing an empty one.

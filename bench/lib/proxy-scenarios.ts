@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { LoadJob, LoadResult } from '../anchors/loadgen.js';
-import { haproxyCfg, nginxConf } from '../anchors/configs.js';
-import { makeMeshCerts, CLIENT_ID, SERVER_ID } from './certs.js';
+import { haproxyCfg, nginxConf, type NginxTls } from '../anchors/configs.js';
+import { makeMeshCerts, CLIENT_ID, SERVER_DNS, SERVER_ID, type BenchTlsMaterial } from './certs.js';
 import { announcedPort, freePort, portOpen, rssAnonMb, startProcess, treeCpuSeconds, treeRssMb, type Started } from './procs.js';
 import { aggregateReps, notMeasuredRow, percentile, type BenchRow } from './report.js';
 import { runWrk } from './wrk.js';
@@ -49,11 +49,20 @@ async function node(distDir: string, name: string, rel: string, args: string[], 
   return { ...s, port: announcedPort(s.out)! };
 }
 
-async function startNginx(bin: string, upstreamPort: number): Promise<Started & { port: number; dir: string }> {
+/** nginx on the proxy core; with `tls`, one side of the two-hop mTLS anchor (PEM files in its scratch dir). */
+async function startNginx(bin: string, upstreamPort: number, tls?: { side: NginxTls['side']; material: BenchTlsMaterial }): Promise<Started & { port: number; dir: string }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'weft-bench-nginx-'));
   for (const d of ['body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, d));
   const port = await freePort();
-  writeFileSync(path.join(dir, 'nginx.conf'), nginxConf({ listenPort: port, upstreamPort, prefix: dir }));
+  let tlsConf: NginxTls | undefined;
+  if (tls) {
+    const files = { certFile: path.join(dir, 'cert.pem'), keyFile: path.join(dir, 'key.pem'), caFile: path.join(dir, 'ca.pem') };
+    writeFileSync(files.certFile, tls.material.certChainPem);
+    writeFileSync(files.keyFile, tls.material.keyPem, { mode: 0o600 });
+    writeFileSync(files.caFile, tls.material.rootsPem);
+    tlsConf = tls.side === 'originate' ? { side: 'originate', ...files, serverName: SERVER_DNS } : { side: 'terminate', ...files };
+  }
+  writeFileSync(path.join(dir, 'nginx.conf'), nginxConf({ listenPort: port, upstreamPort, prefix: dir, tls: tlsConf }));
   const s = await startProcess({ name: 'nginx', cmd: bin, args: ['-p', dir, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log')], core: PROXY_CORE, ready: () => portOpen(port) });
   return { ...s, port, dir };
 }
@@ -123,7 +132,18 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
         await tryStart('weft-2hop', 'Weft, 2 hops + mTLS', () => startWeft(o.distDir, { upstream: inbound.port, tls: 'client', material: c.client }, 'weft-out'));
       } else missing['weft-2hop'] = missing['weft-in'] ?? 'inbound proxy did not start';
     }
-    notes.push(`mTLS identities: client ${CLIENT_ID} -> server ${SERVER_ID}`);
+    if (certs && nginx) {
+      // The anchor for the two-hop rows: nginx -> mTLS -> nginx -> backend, both on the proxy core
+      // like Weft's two hops, verifying each other's certificates from the same root.
+      const c = certs;
+      await tryStart('nginx-in', 'nginx inbound', () => startNginx(nginx, backend.port, { side: 'terminate', material: c.server }));
+      const inbound = targets.find((x) => x.name === 'nginx-in');
+      if (inbound) {
+        targets.splice(targets.indexOf(inbound), 1);
+        await tryStart('nginx-2hop', 'nginx, 2 hops + mTLS', () => startNginx(nginx, inbound.port, { side: 'originate', material: c.client }));
+      } else missing['nginx-2hop'] = missing['nginx-in'] ?? 'inbound nginx did not start';
+    }
+    notes.push(`mTLS identities: client ${CLIENT_ID} -> server ${SERVER_ID} (nginx anchor: DNS name ${SERVER_DNS})`);
     const t = (name: string): Target | undefined => targets.find((x) => x.name === name);
 
     // Check every target answers before measuring anything.
@@ -169,6 +189,7 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
         // Not one of the issue's anchors: shows what the second hop and mTLS cost, and where the
         // two-hop chain saturates (both hops share the proxy core).
         rs.push({ scenario: 'S1 throughput ceiling, 2 Weft hops + mTLS (both on the proxy core)', measure: 'throughput', unit: 'req/s', weft: tp['weft-2hop'], anchor: tp.weft, anchorName: 'Weft, 1 hop', better: 'higher' });
+        if (tp['nginx-2hop'] !== undefined) rs.push({ scenario: 'S1 throughput ceiling, 2 Weft hops + mTLS (both on the proxy core)', measure: 'throughput', unit: 'req/s', weft: tp['weft-2hop'], anchor: tp['nginx-2hop'], anchorName: 'nginx, 2 hops + mTLS', better: 'higher' });
       }
       tputRows.push(rs);
     }
@@ -219,7 +240,9 @@ export async function runProxyScenarios(o: ProxyScenarioOptions): Promise<ProxyS
       if (p['weft-2hop'] && p.direct) {
         const goals: Record<number, number> = { 90: 0.25, 99: 0.5 };
         for (const pc of [50, 90, 99]) {
-          const base = p.nginx ? { anchor: q('nginx', pc) - q('direct', pc), anchorName: 'added by 1 nginx hop' } : { anchor: q('direct', pc), anchorName: 'direct (total)' };
+          // Like for like when nginx runs: the same two hops with mTLS on the same core.
+          const base = p['nginx-2hop'] ? { anchor: q('nginx-2hop', pc) - q('direct', pc), anchorName: 'added by nginx 2 hops + mTLS' }
+            : p.nginx ? { anchor: q('nginx', pc) - q('direct', pc), anchorName: 'added by 1 nginx hop' } : { anchor: q('direct', pc), anchorName: 'direct (total)' };
           rs.push({ scenario: two, measure: `p${pc} added latency`, unit: 'ms', weft: q('weft-2hop', pc) - q('direct', pc), ...base, better: 'lower',
             ...(goals[pc] !== undefined ? { goal: `<= +${goals[pc]} ms`, maxAbs: goals[pc] } : {}) });
         }

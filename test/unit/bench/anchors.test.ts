@@ -15,6 +15,23 @@ describe('anchor configs', () => {
     expect(c).toContain('access_log off;');
     expect(c).not.toMatch(/listen (?!127\.0\.0\.1)/);
   });
+  it('nginx two-hop mTLS anchor: the originating side verifies the server by name and presents a client cert', () => {
+    const files = { certFile: '/tmp/x/cert.pem', keyFile: '/tmp/x/key.pem', caFile: '/tmp/x/ca.pem' };
+    const out = nginxConf({ listenPort: 18082, upstreamPort: 18083, prefix: '/tmp/x', tls: { side: 'originate', ...files, serverName: 'server.bench' } });
+    expect(out).toContain('listen 127.0.0.1:18082;');
+    expect(out).toContain('proxy_pass https://backend;');
+    expect(out).toContain('proxy_ssl_certificate /tmp/x/cert.pem;');
+    expect(out).toContain('proxy_ssl_trusted_certificate /tmp/x/ca.pem;');
+    expect(out).toContain('proxy_ssl_verify on;');
+    expect(out).toContain('proxy_ssl_name server.bench;');
+    expect(out).toContain('keepalive 64;');
+    const inb = nginxConf({ listenPort: 18083, upstreamPort: 19090, prefix: '/tmp/y', tls: { side: 'terminate', ...files } });
+    expect(inb).toContain('listen 127.0.0.1:18083 ssl;');
+    expect(inb).toContain('ssl_client_certificate /tmp/x/ca.pem;');
+    expect(inb).toContain('ssl_verify_client on;');
+    expect(inb).toContain('proxy_pass http://backend;');
+    expect(inb).not.toContain('proxy_ssl_');
+  });
   it('haproxy: one thread, loopback only, server keep-alive', () => {
     const c = haproxyCfg({ listenPort: 18081, upstreamPort: 19090 });
     expect(c).toContain('nbthread 1');
