@@ -18,10 +18,10 @@ import { clientCertError, evaluateNetworkRbac, type AuthzConnection } from './au
 import { originalDst, type OrigDst } from './orig-dst.js';
 import { ReplaySocket } from './replay-socket.js';
 import { RawHttp1, type RawHttp1Host } from './h1/raw-http1.js';
+import { DEFAULT_HEADER_LIMITS, h2HeaderViolation, type HeaderLimits } from './header-limits.js';
 
 /** WEFT_HTTP1_FASTPATH=0 sends every HTTP/1.1 connection through node:http (a kill switch, and an A/B anchor). */
 const FAST_PATH = process.env.WEFT_HTTP1_FASTPATH !== '0';
-const MAX_HEADERS = 100;
 const KEEP_ALIVE_MS = 60_000;
 
 export interface ListenerDeps {
@@ -70,7 +70,8 @@ export class ListenerRuntime {
   /** Per accepted socket: the addresses and destination port RBAC sees. */
   private readonly connFacts = new WeakMap<net.Socket, AuthzConnection>();
 
-  constructor(public name: string, private readonly deps: ListenerDeps, maxHeaderBytes = 60 * 1024, headersTimeoutMs = HEADERS_TIMEOUT_MS) {
+  constructor(public name: string, private readonly deps: ListenerDeps, limits: HeaderLimits = DEFAULT_HEADER_LIMITS, headersTimeoutMs = HEADERS_TIMEOUT_MS) {
+    const { maxHeaderBytes, maxHeaders } = limits;
     this.server = net.createServer({ noDelay: true }, (s) => this.accept(s));
     this.server.on('error', (err) => deps.logger.error({ err, listener: name }, 'listener error'));
     this.h1 = http.createServer({
@@ -78,8 +79,8 @@ export class ListenerRuntime {
       // Node checks header deadlines on this interval (default 30 s); keep it well under the timeout.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 2))),
     });
-    this.h1.maxHeadersCount = MAX_HEADERS;
-    this.raw = FAST_PATH ? new RawHttp1(deps.http, { maxHeaderBytes, maxHeaders: MAX_HEADERS, headersTimeoutMs, keepAliveMs: KEEP_ALIVE_MS }) : undefined;
+    this.h1.maxHeadersCount = maxHeaders;
+    this.raw = FAST_PATH ? new RawHttp1(deps.http, { maxHeaderBytes, maxHeaders, headersTimeoutMs, keepAliveMs: KEEP_ALIVE_MS }) : undefined;
     // This server never listens (connections are handed to it), and Node only starts its
     // header/request deadline checks on 'listening': start them now, or slowloris wins.
     this.h1.emit('listening');
@@ -104,8 +105,12 @@ export class ListenerRuntime {
         socket.end(`HTTP/1.1 ${status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`);
       } else socket.destroy();
     });
-    this.h2s = http2.createServer({ maxSessionMemory: 10, maxHeaderListPairs: 128, settings: { maxConcurrentStreams: 256, maxHeaderListSize: maxHeaderBytes } });
-    this.h2s.on('stream', (stream, headers) => {
+    // Node resets streams past maxHeaderListPairs (pseudo-headers included) with ENHANCE_YOUR_CALM;
+    // the headroom lets a block just over max_headers_count reach the clearer 431 below.
+    this.h2s = http2.createServer({ maxSessionMemory: 10, maxHeaderListPairs: maxHeaders + 32, settings: { maxConcurrentStreams: 256, maxHeaderListSize: maxHeaderBytes } });
+    this.h2s.on('stream', (stream, headers, _flags, rawHeaders: string[]) => {
+      const tooBig = h2HeaderViolation(rawHeaders, limits);
+      if (tooBig) { refuseHeaders(stream, tooBig, deps.logger); return; }
       const c0 = stream.session ? this.ctxs.get(stream.session) : undefined;
       const c = c0 ? this.current(c0) : undefined;
       if (!c) { stream.close(http2.constants.NGHTTP2_REFUSED_STREAM); return; }
@@ -397,3 +402,15 @@ function detectOrTcp(buf: Buffer): Detected {
 }
 
 export { originalDst };
+
+/** HTTP/2 twin of the HTTP/1 431: answer, end our side, discard whatever body follows. */
+function refuseHeaders(stream: http2.ServerHttp2Stream, reason: string, logger: Logger): void {
+  logger.debug({ reason }, 'HTTP/2 request headers over the limits');
+  stream.on('error', () => undefined);
+  stream.resume();
+  try {
+    stream.respond({ ':status': 431, 'content-length': '0' }, { endStream: true });
+  } catch {
+    stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+  }
+}

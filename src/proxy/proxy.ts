@@ -21,6 +21,7 @@ import type { CredentialStore } from './credentials.js';
 const LOCAL_ADDRESS_TTL_MS = 5_000;
 import { SpanExporter, type ExporterOptions, type TraceProtocol } from './tracing/exporter.js';
 import { Tracer } from './tracing/tracer.js';
+import { DEFAULT_HEADER_LIMITS, type HeaderLimits } from './header-limits.js';
 
 /** Tracing from MeshConfig telemetry.tracing (via the injected env); without an endpoint, tracing is off. */
 export interface ProxyTracing {
@@ -62,9 +63,10 @@ export function credentialNames(cfg: ProxyConfig): string[] {
   return [...out].sort();
 }
 
-function maxHeaderBytes(l: Listener): number {
+/** The listener's header limits: its (first) HTTP connection manager's, else Envoy's defaults. */
+function headerLimits(l: Listener): HeaderLimits {
   const f = [...l.filterChains, ...(l.defaultChain ? [l.defaultChain] : [])].find((c) => c.filter.kind === 'http')?.filter;
-  return f?.kind === 'http' ? f.maxRequestHeadersKb * 1024 : 60 * 1024;
+  return f?.kind === 'http' ? { maxHeaderBytes: f.maxRequestHeadersKb * 1024, maxHeaders: f.maxHeadersCount } : DEFAULT_HEADER_LIMITS;
 }
 
 /** Every remote JWKS the config's jwt_authn providers name. */
@@ -180,7 +182,7 @@ export class Proxy {
         config: () => this.cfg, http: this.http, h2: this.h2, tcp: this.tcp, identity: () => this.identityRef,
         logger: this.deps.logger, origDst: (s) => originalDst(s, this.addon),
         credential: (name) => this.deps.credentials?.get(name),
-      }, maxHeaderBytes(l), this.deps.headersTimeoutMs);
+      }, headerLimits(l), this.deps.headersTimeoutMs);
       try {
         const port = await rt.listen(addr, l.port);
         this.listeners.set(name, { rt, key, port });

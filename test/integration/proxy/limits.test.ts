@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { createRootLogger, silentLogger } from '../../../src/log/logger.js';
@@ -57,6 +58,40 @@ describe('limits against abuse', () => {
     const r = await rawExchange(port, `GET / HTTP/1.1\r\nhost: svc\r\nx-big: ${'a'.repeat(10 * 1024)}\r\n\r\n`);
     expect(r.reply).toMatch(/^HTTP\/1.1 431/);
     expect((await request(port, '/ok', { headers: { 'x-small': 'a'.repeat(4 * 1024) } })).status).toBe(200);
+  });
+
+  it('HTTP/1.1: more than max_headers_count (100) header lines is 431', async () => {
+    const lines = Array.from({ length: 101 }, (_, i) => `x-h${i}: v\r\n`).join('');
+    const r = await rawExchange(port, `GET / HTTP/1.1\r\nhost: svc\r\n${lines}\r\n`);
+    expect(r.reply).toMatch(/^HTTP\/1.1 431/);
+  });
+
+  it('HTTP/2: the same limits, 431 on the stream, and the session keeps serving', async () => {
+    // Each block goes out on a fresh session before the proxy's SETTINGS arrive, as a client that
+    // ignores SETTINGS_MAX_HEADER_LIST_SIZE would send it (node's client honours it once known).
+    // A second, small request on the same session must still be served.
+    const exchange = (headers: Record<string, string>): Promise<string[]> => new Promise((resolve) => {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      session.on('error', () => undefined);
+      const out: string[] = [];
+      const send = (h: Record<string, string>, then: () => void): void => {
+        const s = session.request({ ':path': '/', ':authority': 'svc', ...h });
+        s.on('response', (r) => { out.push(`status ${String(r[':status'])}`); s.resume(); s.on('close', then); });
+        s.on('error', (e: NodeJS.ErrnoException) => { out.push(`error ${e.code ?? e.message}`); then(); });
+        s.end();
+      };
+      send(headers, () => send({}, () => { session.close(); resolve(out); }));
+    });
+    const many = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-h${i}`, 'v']));
+    expect(await exchange({ 'x-small': 'a'.repeat(4 * 1024) })).toEqual(['status 200', 'status 200']);
+    // 10 KiB against the listener's 8 KiB: the advertised SETTINGS alone let this through.
+    expect(await exchange({ 'x-big': 'a'.repeat(10 * 1024) })).toEqual(['status 431', 'status 200']);
+    expect(await exchange(many(100))).toEqual(['status 200', 'status 200']);
+    expect(await exchange(many(101))).toEqual(['status 431', 'status 200']);
+    // Far over the count: node:http2 resets that stream itself (ENHANCE_YOUR_CALM).
+    const far = await exchange(many(300));
+    expect(far[0]).toMatch(/^error ERR_HTTP2_STREAM_ERROR/);
+    expect(far[1]).toBe('status 200');
   });
 
   it('100 garbage connections at once: all closed, proxy still serves, memory bounded', async () => {
