@@ -171,9 +171,18 @@ export class H2Proxy {
     let retriesLeft = retry?.numRetries ?? 0;
     let retryNumber = 0;
     const tried = new Set<string>([host.key]);
+    // Backpressure: while the upstream stream's buffer is full, stop reading the client, so
+    // flow control holds the client back instead of the body piling up here.
+    const holdUntilDrained = (up: http2.ClientHttp2Stream): void => {
+      if (!up.writableNeedDrain || stream.isPaused()) return;
+      stream.pause();
+      up.once('drain', () => stream.resume());
+      // A failed attempt with no retry lets the rest drain; a pending retry resumes in attempt().
+      up.once('close', () => { if (current === up) stream.resume(); });
+    };
     stream.on('data', (c: Buffer) => {
       if (!overflow) { buffered += c.length; if (buffered > H2_REPLAY_LIMIT) { overflow = true; chunks.length = 0; } else chunks.push(c); }
-      current?.write(c);
+      if (current) { current.write(c); holdUntilDrained(current); }
     });
     stream.on('end', () => { reqEnded = true; current?.end(); });
     stream.on('close', () => { if (current && !current.closed) current.close(NGHTTP2_CANCEL); if (!finished) done(0, 'DC'); });
@@ -196,6 +205,8 @@ export class H2Proxy {
       const delay = retryBackoffMs(retry, retryNumber++, this.deps.rand());
       setTimeout(() => {
         if (finished) return;
+        // The copy overflowed while waiting: a replay would send a truncated body.
+        if (overflow) { fail('UR'); return; }
         const next = cs.cluster.originalDst ? host : cs.balancer.pick({ now: this.deps.now(), avoid: retry.avoidPreviousHosts ? tried : undefined }) ?? host;
         tried.add(next.key);
         attempt(next);
@@ -213,6 +224,7 @@ export class H2Proxy {
       current = up;
       for (const c of chunks) up.write(c);
       if (reqEnded) up.end();
+      else if (stream.isPaused()) { stream.resume(); holdUntilDrained(up); } // a retry replaces the stalled attempt
       let trailers: http2.IncomingHttpHeaders | undefined;
       let responded = false;
       up.on('response', (rh, flags) => {
