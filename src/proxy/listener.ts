@@ -79,7 +79,10 @@ export class ListenerRuntime {
       // Node checks header deadlines on this interval (default 30 s); keep it well under the timeout.
       connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeoutMs / 2))),
     });
-    this.h1.maxHeadersCount = maxHeaders;
+    // node:http silently drops header lines past maxHeadersCount: keep one more, so that a
+    // request over the limit is visible and gets the 431 the raw path gives.
+    this.h1.maxHeadersCount = maxHeaders + 1;
+    const tooManyHeaders = (req: http.IncomingMessage): boolean => req.rawHeaders.length / 2 > maxHeaders;
     this.raw = FAST_PATH ? new RawHttp1(deps.http, { maxHeaderBytes, maxHeaders, headersTimeoutMs, keepAliveMs: KEEP_ALIVE_MS }) : undefined;
     // This server never listens (connections are handed to it), and Node only starts its
     // header/request deadline checks on 'listening': start them now, or slowloris wins.
@@ -89,6 +92,7 @@ export class ListenerRuntime {
       if (!c0) { res.destroy(); return; }
       const c = this.current(c0);
       if (!c) { this.chainGone(res); return; }
+      if (tooManyHeaders(req)) { res.writeHead(431, { 'content-length': '0', connection: 'close' }).end(); return; }
       if (this.draining) res.shouldKeepAlive = false; // finish this one, then close the connection
       deps.http.handle(req, res, c.http);
     });
@@ -96,6 +100,7 @@ export class ListenerRuntime {
       const c0 = this.ctxs.get(req.socket);
       const c = c0 ? this.current(c0) : undefined;
       if (!c) { socket.destroy(); return; }
+      if (tooManyHeaders(req)) { socket.end('HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n'); return; }
       deps.http.handleUpgrade(req, socket, head, c.http);
     });
     this.h1.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {

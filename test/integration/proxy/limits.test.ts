@@ -60,10 +60,19 @@ describe('limits against abuse', () => {
     expect((await request(port, '/ok', { headers: { 'x-small': 'a'.repeat(4 * 1024) } })).status).toBe(200);
   });
 
-  it('HTTP/1.1: more than max_headers_count (100) header lines is 431', async () => {
-    const lines = Array.from({ length: 101 }, (_, i) => `x-h${i}: v\r\n`).join('');
-    const r = await rawExchange(port, `GET / HTTP/1.1\r\nhost: svc\r\n${lines}\r\n`);
-    expect(r.reply).toMatch(/^HTTP\/1.1 431/);
+  it('HTTP/1.x: more than max_headers_count (100) header lines is 431, on the raw path and on node:http', async () => {
+    // host + 99 = 100 lines pass; host + 100 do not. HTTP/1.0, Expect and Upgrade requests take node:http,
+    // which on its own would drop the extra lines silently.
+    const lines = (n: number): string => Array.from({ length: n }, (_, i) => `x-h${i}: v\r\n`).join('');
+    for (const [start, extra] of [['GET / HTTP/1.1', ''], ['GET / HTTP/1.0', ''], ['GET / HTTP/1.1', 'connection: upgrade\r\nupgrade: websocket\r\n']] as const) {
+      const fixed = 1 + (extra ? 2 : 0);
+      const over = await rawExchange(port, `${start}\r\nhost: svc\r\n${extra}${lines(101 - fixed)}\r\n`);
+      expect(`${start} ${over.reply}`).toMatch(/ HTTP\/1.1 431/);
+      if (!extra) {
+        const at = await rawExchange(port, `${start}\r\nhost: svc\r\n${lines(100 - fixed)}\r\n`);
+        expect(`${start} ${at.reply}`).toMatch(/ HTTP\/1.1 200/);
+      }
+    }
   });
 
   it('HTTP/2: the same limits, 431 on the stream, and the session keeps serving', async () => {
