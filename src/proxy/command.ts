@@ -18,7 +18,7 @@ import type { NameTableShape } from './dns/names.js';
 import { Proxy } from './proxy.js';
 import { XdsClient } from './xds-client.js';
 import { startAdminServer } from './admin.js';
-import { applyIptables, iptablesRules } from './iptables.js';
+import { applyIptables, hasGlobalIpv6, iptablesRules } from './iptables.js';
 import { CredentialStore } from './credentials.js';
 import { kubeSecretFetcher } from './kube-credentials.js';
 
@@ -151,7 +151,10 @@ export function registerProxyCommands(program: Command): Command {
     .action(async (flags: string[], opts: { dryRun?: boolean }) => {
       const args = parseIptablesArgs(flags.filter((f) => f !== '--dry-run'));
       if (opts.dryRun) { process.stdout.write(iptablesRules(args)); return; }
-      await applyIptables(args, { ipv6: args.excludeOutboundCidrs.some((c) => c.includes(':')) });
+      const ifInet6 = await readFile('/proc/net/if_inet6', 'utf8').catch(() => ''); // absent: no IPv6 in this kernel
+      const ipv6 = args.excludeOutboundCidrs.some((c) => c.includes(':')) || hasGlobalIpv6(ifInet6);
+      process.stdout.write(`weft proxy iptables: capture rules for IPv4${ipv6 ? ' and IPv6' : ''}\n`);
+      await applyIptables(args, { ipv6 });
     });
   proxyCmd.command('drain')
     .description('ask the local proxy to drain (preStop hook)')

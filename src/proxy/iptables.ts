@@ -77,6 +77,19 @@ export const spawnRunner: CommandRunner = (cmd, args, stdin) =>
     child.stdin.end(stdin);
   });
 
+/**
+ * Whether the pod has a global IPv6 address, from /proc/net/if_inet6 (one address per line:
+ * hex address, ifindex, prefix length, scope, flags, interface; scope 00 = global). A dual-stack
+ * pod needs ip6tables capture too, or its IPv6 traffic leaves the mesh unseen, as Istio's
+ * istio-iptables does it for pods with IPv6 addresses.
+ */
+export function hasGlobalIpv6(ifInet6: string): boolean {
+  return ifInet6.split('\n').some((line) => {
+    const f = line.trim().split(/\s+/);
+    return f.length >= 6 && f[3] === '00' && f[5] !== 'lo';
+  });
+}
+
 /** Installs the rules for IPv4, and for IPv6 when `ipv6` is set. */
 export async function applyIptables(a: IptablesArgs, opts: { run?: CommandRunner; ipv6?: boolean } = {}): Promise<void> {
   const run = opts.run ?? spawnRunner;

@@ -56,6 +56,8 @@ const HEADERS_TIMEOUT_MS = 10_000; // slowloris: the whole header block must arr
 
 export class ListenerRuntime {
   readonly server: net.Server;
+  /** The [::] twin of a 0.0.0.0 listener, when the host has IPv6. */
+  private server6: net.Server | undefined;
   private readonly h1: http.Server;
   private readonly raw: RawHttp1 | undefined;
   private readonly h2s: http2.Http2Server;
@@ -132,14 +134,24 @@ export class ListenerRuntime {
     });
   }
 
-  listen(address: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen({ host: address, port }, () => {
-        this.server.off('error', reject);
-        resolve((this.server.address() as net.AddressInfo).port);
-      });
-    });
+  async listen(address: string, port: number): Promise<number> {
+    const bound = await listenOn(this.server, { host: address, port });
+    // Envoy's 0.0.0.0 listeners in a dual-stack pod also take IPv6 (Istio adds "::" as an
+    // additional address): ip6tables redirects the app's IPv6 traffic to the same ports.
+    if (address === '0.0.0.0') await this.listenIpv6(bound);
+    return bound;
+  }
+
+  /** The IPv6 twin of a wildcard listener; a pod without IPv6 just goes on with IPv4. */
+  private async listenIpv6(port: number): Promise<void> {
+    const s6 = net.createServer({ noDelay: true }, (s) => this.accept(s));
+    try {
+      await listenOn(s6, { host: '::', port, ipv6Only: true });
+      s6.on('error', (err) => this.deps.logger.error({ err, listener: this.name }, 'listener error (IPv6)'));
+      this.server6 = s6;
+    } catch (err) {
+      this.deps.logger.debug({ err, listener: this.name, port }, 'no IPv6 wildcard listener');
+    }
   }
 
   /** The config changed: live connections pick up their (possibly new) chain on their next request. */
@@ -179,7 +191,10 @@ export class ListenerRuntime {
 
   /** Stop accepting; existing connections finish (drain) until `close` destroys them. */
   stopAccepting(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => { this.h1.close(); resolve(); }));
+    const s6 = this.server6;
+    const v6 = s6 ? new Promise<void>((resolve) => s6.close(() => resolve())) : Promise.resolve();
+    const v4 = new Promise<void>((resolve) => this.server.close(() => { this.h1.close(); resolve(); }));
+    return Promise.all([v4, v6]).then(() => undefined);
   }
 
   destroyConnections(): void {
@@ -418,4 +433,14 @@ function refuseHeaders(stream: http2.ServerHttp2Stream, reason: string, logger: 
   } catch {
     stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
   }
+}
+
+function listenOn(server: net.Server, opts: net.ListenOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts, () => {
+      server.off('error', reject);
+      resolve((server.address() as net.AddressInfo).port);
+    });
+  });
 }

@@ -16,6 +16,8 @@ export interface NetnsPair {
   peerIp: string;
   /** iptables-restore input applied with --noflush in `ns`. */
   rules: string;
+  /** Optional IPv6 side: /64 addresses (no DAD wait) and ip6tables-restore input for `ns`. */
+  ipv6?: { ip: string; peerIp: string; rules: string };
 }
 
 export function createNetnsPair(p: NetnsPair): void {
@@ -31,4 +33,9 @@ export function createNetnsPair(p: NetnsPair): void {
   sh(p.ns, 'ip', 'link', 'set', p.ifName, 'up');
   sh(p.peerNs, 'ip', 'link', 'set', p.peerIfName, 'up');
   execFileSync('ip', ['netns', 'exec', p.ns, 'iptables-restore', '--noflush'], { input: p.rules });
+  if (p.ipv6) {
+    sh(p.ns, 'ip', '-6', 'addr', 'add', `${p.ipv6.ip}/64`, 'dev', p.ifName, 'nodad');
+    sh(p.peerNs, 'ip', '-6', 'addr', 'add', `${p.ipv6.peerIp}/64`, 'dev', p.peerIfName, 'nodad');
+    execFileSync('ip', ['netns', 'exec', p.ns, 'ip6tables-restore', '--noflush'], { input: p.ipv6.rules });
+  }
 }

@@ -14,9 +14,11 @@ const NS = `weft-pt-${process.pid}`; // the meshed pod: app client + proxy
 const NS_B = `weft-ptb-${process.pid}`; // a remote pod no service covers
 const IP_A = '10.252.0.1';
 const IP = '10.252.0.2';
+const IP6_A = 'fd00:252::1';
+const IP6 = 'fd00:252::2';
 const child = path.join(process.cwd(), 'dist/test/integration/proxy/netns-child.js');
 const addon = path.join(process.cwd(), 'build/orig_dst.node');
-const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/ip') && existsSync('/usr/sbin/iptables-restore') && existsSync(addon);
+const canRun = process.getuid?.() === 0 && existsSync('/usr/sbin/ip') && existsSync('/usr/sbin/iptables-restore') && existsSync('/usr/sbin/ip6tables-restore') && existsSync(addon);
 const procs: ChildProcess[] = [];
 
 function inNs(args: string[], asProxy = false, ns = NS): Promise<Record<string, unknown>> {
@@ -38,9 +40,12 @@ const d = canRun ? describe : describe.skip;
 
 beforeAll(async () => {
   if (!canRun) return;
-  createNetnsPair({ ns: NS, peerNs: NS_B, ifName: 'weft0', peerIfName: 'weft1', ip: IP_A, peerIp: IP, rules: iptablesRules({ ...defaultIptablesArgs(), includeInboundPorts: [] }) });
+  const args = { ...defaultIptablesArgs(), includeInboundPorts: [] };
+  createNetnsPair({ ns: NS, peerNs: NS_B, ifName: 'weft0', peerIfName: 'weft1', ip: IP_A, peerIp: IP, rules: iptablesRules(args), ipv6: { ip: IP6_A, peerIp: IP6, rules: iptablesRules(args, 6) } });
   await inNs(['backend', IP, '8080'], false, NS_B);
   await inNs(['tcp-backend', IP, '9000'], false, NS_B);
+  await inNs(['backend', IP6, '8080'], false, NS_B);
+  await inNs(['tcp-backend', IP6, '9000'], false, NS_B);
   const proxy = await inNs(['passthrough-proxy', IP, '8080'], true);
   expect(proxy).toMatchObject({ ready: true, addon: true, uid: 1337 });
 });
@@ -64,6 +69,16 @@ d('passthrough through capture (ORIGINAL_DST)', () => {
   it('TCP (server-first) to an uncovered port goes through the catch-all chain to the original destination', async () => {
     const r = await inNs(['tcp-client', IP, '9000']);
     expect(r).toEqual({ got: `hello from ${IP}\nping\n` });
+  });
+
+  it('IPv6 (dual-stack pod, ip6tables capture): HTTP and server-first TCP reach the original [destination]', async () => {
+    const r = await inNs(['client', IP6, '8080']);
+    expect(r.status).toBe(200);
+    expect((JSON.parse(String(r.body)) as { headers: Record<string, string> }).headers['x-weft-captured']).toBe('yes');
+    expect(await inNs(['tcp-client', IP6, '9000'])).toEqual({ got: `hello from ${IP6}\nping\n` });
+    const self = await inNs(['tcp-client', '::1', '15001']); // no loop over IPv6 either
+    expect(self.got).toBe('');
+    expect(self.error).toBeDefined();
   });
 
   it('a call the proxy would have to make to itself is refused, not looped (the app dials 15001 directly)', async () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { defaultIptablesArgs, parseIptablesArgs } from '../../../src/api/injection.js';
-import { applyIptables, iptablesRules } from '../../../src/proxy/iptables.js';
+import { applyIptables, hasGlobalIpv6, iptablesRules } from '../../../src/proxy/iptables.js';
 
 describe('iptables rules', () => {
   it('captures all inbound except proxy and excluded ports, and outbound except the proxy UID', () => {
@@ -49,5 +49,19 @@ describe('iptables rules', () => {
     await applyIptables(defaultIptablesArgs(), { ipv6: true, run: async (c, a, s) => { calls.push([c, a, s]); } });
     expect(calls.map((c) => c[0])).toEqual(['iptables-restore', 'ip6tables-restore']);
     expect(calls[0]![1]).toEqual(['--noflush']);
+  });
+});
+
+describe('hasGlobalIpv6 (/proc/net/if_inet6)', () => {
+  const lo = '00000000000000000000000000000001 01 80 10 80       lo';
+  const linkLocal = 'fe80000000000000009a34fffecc4d45 63f 40 20 80    eth0';
+  const global = 'fd000000000000000000000000000002 04 40 00 82     eth0';
+  it('a dual-stack pod (a global address on an interface) needs IPv6 capture', () => {
+    expect(hasGlobalIpv6([lo, linkLocal, global, ''].join('\n'))).toBe(true);
+  });
+  it('loopback and link-local only, or no IPv6 at all, do not', () => {
+    expect(hasGlobalIpv6([lo, linkLocal].join('\n'))).toBe(false);
+    expect(hasGlobalIpv6('')).toBe(false);
+    expect(hasGlobalIpv6('garbage line\n')).toBe(false);
   });
 });
