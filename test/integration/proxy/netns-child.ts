@@ -43,11 +43,19 @@ if (role === 'backend') {
         filter_chains: [{ filters: [{ name: 'tcp', typed_config: { '@type': TCP, cluster: 'PassthroughCluster' } }] }],
       },
       {
+        // Inbound capture: whatever reaches this pod goes to the local app on [::1]:8081.
+        name: 'virtualInbound', address: { socket_address: { address: '0.0.0.0', port_value: 15006 } }, use_original_dst: { value: true },
+        filter_chains: [{ filters: [{ name: 'hcm', typed_config: { '@type': HCM, route_config: { name: 'in', virtual_hosts: [{ name: 'in', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'inbound-app' }, request_headers_to_add: [{ header: { key: 'x-weft-inbound', value: 'yes' } }] }] }] } } }] }],
+      },
+      {
         name: `0.0.0.0_${port}`, address: { socket_address: { address: '0.0.0.0', port_value: port } }, bind_to_port: { value: false },
         filter_chains: [{ filters: [{ name: 'hcm', typed_config: { '@type': HCM, route_config: { name: 'r', virtual_hosts: [{ name: 'allow_any', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'PassthroughCluster' }, request_headers_to_add: [{ header: { key: 'x-weft-captured', value: 'yes' } }] }] }] } } }] }],
       },
     ],
-    clusters: [{ name: 'PassthroughCluster', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 2 } }],
+    clusters: [
+      { name: 'PassthroughCluster', type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: { seconds: 2 } },
+      { name: 'inbound-app', type: 'STATIC', load_assignment: { cluster_name: 'inbound-app', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '::1', port_value: 8081 } } } }] }] } },
+    ],
   } as never)).then(() => console.log(JSON.stringify({ ready: true, addon: loadOrigDstAddon() !== undefined, uid: process.getuid?.() })));
 } else if (role === 'tcp-backend') {
   net.createServer((s) => { s.write(`hello from ${ip}\n`); s.pipe(s); }).listen(port, ip, () => console.log(JSON.stringify({ ready: true })));

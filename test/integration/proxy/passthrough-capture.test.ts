@@ -40,12 +40,13 @@ const d = canRun ? describe : describe.skip;
 
 beforeAll(async () => {
   if (!canRun) return;
-  const args = { ...defaultIptablesArgs(), includeInboundPorts: [] };
+  const args = defaultIptablesArgs(); // inbound capture on every port, as injected
   createNetnsPair({ ns: NS, peerNs: NS_B, ifName: 'weft0', peerIfName: 'weft1', ip: IP_A, peerIp: IP, rules: iptablesRules(args), ipv6: { ip: IP6_A, peerIp: IP6, rules: iptablesRules(args, 6) } });
   await inNs(['backend', IP, '8080'], false, NS_B);
   await inNs(['tcp-backend', IP, '9000'], false, NS_B);
   await inNs(['backend', IP6, '8080'], false, NS_B);
   await inNs(['tcp-backend', IP6, '9000'], false, NS_B);
+  await inNs(['backend', '::', '8081']); // the meshed pod's own app, behind inbound capture
   const proxy = await inNs(['passthrough-proxy', IP, '8080'], true);
   expect(proxy).toMatchObject({ ready: true, addon: true, uid: 1337 });
 });
@@ -79,6 +80,14 @@ d('passthrough through capture (ORIGINAL_DST)', () => {
     const self = await inNs(['tcp-client', '::1', '15001']); // no loop over IPv6 either
     expect(self.got).toBe('');
     expect(self.error).toBeDefined();
+  });
+
+  it('inbound over IPv4 and IPv6: a remote pod\'s call to this pod goes through 15006 to the app', async () => {
+    for (const target of [IP_A, IP6_A]) {
+      const r = await inNs(['client', target, '8081'], false, NS_B);
+      expect(`${target} ${String(r.status)}`).toBe(`${target} 200`);
+      expect((JSON.parse(String(r.body)) as { headers: Record<string, string> }).headers['x-weft-inbound']).toBe('yes');
+    }
   });
 
   it('a call the proxy would have to make to itself is refused, not looped (the app dials 15001 directly)', async () => {
