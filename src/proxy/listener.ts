@@ -116,6 +116,10 @@ export class ListenerRuntime {
     // the headroom lets a block just over max_headers_count reach the clearer 431 below.
     this.h2s = http2.createServer({ maxSessionMemory: 10, maxHeaderListPairs: maxHeaders + 32, settings: { maxConcurrentStreams: 256, maxHeaderListSize: maxHeaderBytes } });
     this.h2s.on('stream', (stream, headers, _flags, rawHeaders: string[]) => {
+      // First, before anything can close it: a stream the client already reset (rapid reset,
+      // CVE-2023-44487) errors on close, and an 'error' with no listener would crash the process.
+      stream.on('error', () => undefined);
+      if (stream.destroyed || stream.closed) return;
       const tooBig = h2HeaderViolation(rawHeaders, limits);
       if (tooBig) { refuseHeaders(stream, tooBig, deps.logger); return; }
       const c0 = stream.session ? this.ctxs.get(stream.session) : undefined;

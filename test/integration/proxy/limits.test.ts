@@ -103,6 +103,52 @@ describe('limits against abuse', () => {
     expect(far[1]).toBe('status 200');
   });
 
+  it('HTTP/2 rapid reset (CVE-2023-44487): the flooding session is shut, nothing crashes, others are served', async () => {
+    // Before the fix a stream the client had already reset was closed with no 'error' listener,
+    // and the unhandled error took the whole proxy down. Bounded: 5,000 streams or 10 s.
+    const hitsBefore = backend.hits;
+    const flood = http2.connect(`http://127.0.0.1:${port}`);
+    let goaway: number | undefined;
+    let closed = false;
+    flood.on('goaway', (code) => { goaway = code; });
+    flood.on('close', () => { closed = true; });
+    flood.on('error', () => undefined);
+    await new Promise((r) => flood.once('connect', r));
+    let sent = 0;
+    const end = Date.now() + 10_000;
+    for (let i = 0; i < 5000 && !closed && !flood.destroyed && Date.now() < end; i++) {
+      try {
+        const st = flood.request({ ':path': `/flood/${i}`, ':authority': 'svc' });
+        st.on('error', () => undefined);
+        st.close(http2.constants.NGHTTP2_CANCEL);
+        sent++;
+      } catch {
+        break; // the session is going away
+      }
+      if (i % 100 === 99) await new Promise((r) => setImmediate(r));
+    }
+    const shutBy = Date.now() + 5000;
+    while (!closed && Date.now() < shutBy) await new Promise((r) => setTimeout(r, 20));
+    flood.destroy();
+    expect(closed).toBe(true);
+    expect(goaway).toBeDefined(); // the proxy said goodbye, the client did not just stop
+    expect(sent).toBeLessThan(5000);
+    expect(backend.hits - hitsBefore).toBeLessThan(sent / 2); // reset streams are not forwarded
+    const other = http2.connect(`http://127.0.0.1:${port}`);
+    other.on('error', () => undefined);
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const q = other.request({ ':path': '/after-flood', ':authority': 'svc' });
+        q.on('response', (h) => { q.resume(); resolve(Number(h[':status'])); });
+        q.on('error', reject);
+        q.end();
+      });
+      expect(status).toBe(200);
+    } finally {
+      other.close();
+    }
+  });
+
   it('100 garbage connections at once: all closed, proxy still serves, memory bounded', async () => {
     const before = process.memoryUsage().rss;
     const garbage = Array.from({ length: 100 }, (_, i) => rawExchange(port, Buffer.from(Array.from({ length: 512 }, (_x, j) => (i * 31 + j * 7) % 256)), 2000));
