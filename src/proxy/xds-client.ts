@@ -106,6 +106,14 @@ export class XdsClient {
 
   private connect(): void {
     if (this.closed || !this.client) return;
+    if (this.attempt > 0) {
+      // A reconnect gets a fresh channel. grpc-js resets its subchannel backoff only on READY, and
+      // in TRANSIENT_FAILURE it dials only when its own timer ends (1 s x1.6, up to 120 s), so
+      // after a long outage an old channel could sit past our 30 s cap. With a fresh channel our
+      // jittered backoff alone decides when to dial.
+      this.client.close();
+      this.client = new AdsClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+    }
     this.sentNode = false;
     // Nonces belong to a stream: a new stream starts without one (the server ignores unknown nonces as stale).
     for (const st of [this.lds, this.rds, this.cds, this.eds, this.sds]) st.nonce = '';

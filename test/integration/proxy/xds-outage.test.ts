@@ -106,9 +106,9 @@ describe('xDS server killed for 60 s under load', () => {
     expect(client.connected).toBe(false);
 
     // A new control plane on the same address, with a changed route: the client's backoff is at
-    // most 30 s (plus jitter), so it must be back within 40 s and apply the new config.
+    // most 30 s, so it must be back well within 55 s (the margin is for a loaded CI machine).
     await startControlPlane(adsPort, 'v2', 'b');
-    await until('client reconnected', () => client.connected, 40_000);
+    await until('client reconnected', () => client.connected, 55_000);
     await until('new route applied', () => seen.b > 0, 10_000);
     await sleep(1000);
     stop = true;
@@ -118,5 +118,5 @@ describe('xDS server killed for 60 s under load', () => {
     expect(servedDuringOutage).toBeGreaterThan(1000);
     expect(seen.a).toBeGreaterThan(1000);
     expect(seen.b).toBeGreaterThan(0);
-  }, OUTAGE_MS + 120_000);
+  }, OUTAGE_MS + 140_000);
 });
