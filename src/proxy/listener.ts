@@ -430,7 +430,6 @@ export { originalDst };
 /** HTTP/2 twin of the HTTP/1 431: answer, end our side, discard whatever body follows. */
 function refuseHeaders(stream: http2.ServerHttp2Stream, reason: string, logger: Logger): void {
   logger.debug({ reason }, 'HTTP/2 request headers over the limits');
-  stream.on('error', () => undefined);
   stream.resume();
   try {
     stream.respond({ ':status': 431, 'content-length': '0' }, { endStream: true });

@@ -80,8 +80,12 @@ export class XdsClient {
   }
 
   start(): void {
-    this.client = new AdsClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+    this.client = this.newClient();
     this.connect();
+  }
+
+  private newClient(): AdsClient {
+    return new AdsClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
   }
 
   close(): void {
@@ -112,7 +116,7 @@ export class XdsClient {
       // after a long outage an old channel could sit past our 30 s cap. With a fresh channel our
       // jittered backoff alone decides when to dial.
       this.client.close();
-      this.client = new AdsClient(this.opts.address, this.opts.credentials ?? grpc.credentials.createInsecure());
+      this.client = this.newClient();
     }
     this.sentNode = false;
     // Nonces belong to a stream: a new stream starts without one (the server ignores unknown nonces as stale).

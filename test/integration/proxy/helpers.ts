@@ -1,9 +1,13 @@
 // Loopback backends and a small HTTP client for proxy integration tests.
+import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
+import path from 'node:path';
 import { silentLogger } from '../../../src/log/logger.js';
 import { Proxy } from '../../../src/proxy/proxy.js';
 import { buildProxyConfig, type ResourceSet } from '../../../src/proxy/config/snapshot.js';
+import { repoRoot } from '../../helpers/paths.js';
+import type { AdsChildSpec } from './ads-child.js';
 
 export async function startProxy(resources: ResourceSet): Promise<Proxy> {
   const p = new Proxy({ logger: silentLogger(), bindAddress: '127.0.0.1' });
@@ -72,5 +76,22 @@ export function rawExchange(port: number, data: Buffer | string, ms = 2000): Pro
     s.on('close', () => { clearTimeout(t); resolve({ reply, closed: true }); });
     s.on('error', () => undefined);
     s.write(data);
+  });
+}
+
+const ADS_CHILD = path.join(repoRoot, 'dist/test/integration/proxy/ads-child.js');
+
+/** The real AdsServer in a process of its own (ads-child.ts) on `port` (0 = any); resolves once it listens. */
+export function startAdsChild(port: number, spec: AdsChildSpec): Promise<{ proc: ChildProcess; port: number }> {
+  const proc = spawn(process.execPath, [ADS_CHILD, String(port), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const t = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error('control plane child did not start in 20 s')); }, 20_000);
+    proc.stdout!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) { clearTimeout(t); resolve({ proc, port: Number(m[1]) }); }
+    });
+    proc.once('exit', (code) => { clearTimeout(t); reject(new Error(`control plane child exited ${code}`)); });
   });
 }

@@ -9,11 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import path from 'node:path';
 import { PROXY_ENV } from '../../../src/api/sidecar.js';
+import { waitFor } from '../../helpers/cluster.js';
 import { repoRoot } from '../../helpers/paths.js';
-import type { AdsChildSpec } from './ads-child.js';
-import { freePort, httpBackend, request, type Backend } from './helpers.js';
+import { freePort, httpBackend, request, startAdsChild, type Backend } from './helpers.js';
 
-const ADS_CHILD = path.join(repoRoot, 'dist/test/integration/proxy/ads-child.js');
 const WEFT = path.join(repoRoot, 'dist/src/cmd/weft.js');
 const NODE = 'sidecar~127.0.0.1~app-1.drain~drain.svc.cluster.local';
 const BACKEND_DELAY_MS = 150;
@@ -24,36 +23,15 @@ let controlPlane: ChildProcess | undefined;
 let sidecar: ChildProcess | undefined;
 let sidecarLog = '';
 
-function waitForLine(p: ChildProcess, re: RegExp, ms: number): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms`)), ms);
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = re.exec(out);
-      if (m) { clearTimeout(t); resolve(m); }
-    });
-    p.once('exit', (code) => { clearTimeout(t); reject(new Error(`child exited ${code}`)); });
-  });
-}
-
-async function until(what: string, cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms\n${sidecarLog}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   backend = await httpBackend('slow', (req, res) => {
     req.resume();
     setTimeout(() => res.writeHead(200, { 'x-backend': 'slow' }).end('ok'), BACKEND_DELAY_MS);
   });
   listenPort = await freePort();
-  const spec: AdsChildSpec = { node: NODE, label: 'v1', listenPort, cluster: 'a', backends: { a: backend.port, b: backend.port } };
-  controlPlane = spawn(process.execPath, [ADS_CHILD, '0', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const adsPort = Number((await waitForLine(controlPlane, /PORT (\d+)/, 20_000))[1]);
+  const cp = await startAdsChild(0, { node: NODE, label: 'v1', listenPort, cluster: 'a', backends: { a: backend.port, b: backend.port } });
+  controlPlane = cp.proc;
+  const adsPort = cp.port;
   sidecar = spawn(process.execPath, [WEFT, 'proxy', 'sidecar', '--log-level', 'info'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
@@ -64,7 +42,8 @@ beforeAll(async () => {
   });
   sidecar.stdout!.on('data', (d: Buffer) => { sidecarLog += d.toString(); });
   sidecar.stderr!.on('data', (d: Buffer) => { sidecarLog += d.toString(); });
-  await until('sidecar serves its xDS listener', async () => (await request(listenPort, '/').catch(() => undefined))?.status === 200, 30_000);
+  await waitFor('sidecar serves its xDS listener', async () => (await request(listenPort, '/').catch(() => undefined))?.status === 200, 30_000, 100)
+    .catch((e: Error) => { throw new Error(`${e.message}\n${sidecarLog}`); });
 }, 60_000);
 
 afterAll(async () => {

@@ -4,18 +4,15 @@
 // new control plane listens on the same address, and takes that one's config (route a -> b)
 // without failing a request. Load: 4 loops, one request each per 10 ms, bounded in count and time.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import { silentLogger } from '../../../src/log/logger.js';
 import { Proxy } from '../../../src/proxy/proxy.js';
 import { XdsClient } from '../../../src/proxy/xds-client.js';
-import { repoRoot } from '../../helpers/paths.js';
-import type { AdsChildSpec } from './ads-child.js';
-import { freePort, httpBackend, request, type Backend } from './helpers.js';
+import { waitFor } from '../../helpers/cluster.js';
+import { freePort, httpBackend, request, startAdsChild, type Backend } from './helpers.js';
 
 const NODE = 'sidecar~127.0.0.1~app-1.demo~demo.svc.cluster.local';
 const OUTAGE_MS = 60_000;
-const CHILD = path.join(repoRoot, 'dist/test/integration/proxy/ads-child.js');
 
 let a: Backend, b: Backend;
 let proxy: Proxy;
@@ -24,30 +21,15 @@ let listenPort: number;
 let adsPort: number;
 let controlPlane: ChildProcess | undefined;
 
-/** Starts the ADS child and resolves with its port once it listens. */
-function startControlPlane(port: number, label: string, cluster: 'a' | 'b'): Promise<number> {
-  const spec: AdsChildSpec = { node: NODE, label, listenPort, cluster, backends: { a: a.port, b: b.port } };
-  const p = spawn(process.execPath, [CHILD, String(port), JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  controlPlane = p;
-  return new Promise((resolve, reject) => {
-    let out = '';
-    const t = setTimeout(() => reject(new Error('control plane child did not start in 20 s')), 20_000);
-    p.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) { clearTimeout(t); resolve(Number(m[1])); }
-    });
-    p.once('exit', (code) => { clearTimeout(t); reject(new Error(`control plane child exited ${code}`)); });
-  });
+/** Starts the ADS child (route to `cluster`) and resolves with its port once it listens. */
+async function startControlPlane(port: number, label: string, cluster: 'a' | 'b'): Promise<number> {
+  const cp = await startAdsChild(port, { node: NODE, label, listenPort, cluster, backends: { a: a.port, b: b.port } });
+  controlPlane = cp.proc;
+  return cp.port;
 }
 
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls `cond` every 50 ms for up to `ms`. */
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> => waitFor(what, async () => cond(), ms, 50);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
